@@ -1,0 +1,91 @@
+"""The contract between the exporter and the runtime: ``manifest.json`` beside the models.
+
+The exporter writes it, the runtime reads it and refuses models that do not fit
+the configuration (wrong extractor, stale engine, missing file) before any
+frame is processed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ModelError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+EXTRACTORS = ("disk", "superpoint")
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """How images are fed to the extractor: ``dynamic`` H/W, or one ``fixed`` size (letterboxed)."""
+
+    policy: str
+    channels: int
+    size_multiple: int
+    height: int | None = None
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """A TensorRT engine file and what it is tied to."""
+
+    file: str
+    gpu: str
+    tensorrt_version: str
+    min_keypoints: int
+    opt_keypoints: int
+    max_keypoints: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    extractor: str
+    descriptor_dim: int
+    max_keypoints: int
+    input: InputPolicy
+    extractor_file: str
+    matcher_file: str
+    opset: int
+    precision: str
+    exporter_version: str
+    weights: dict[str, dict[str, str]] = field(default_factory=dict)
+    engines: dict[str, EngineInfo] = field(default_factory=dict)
+    version: int = MANIFEST_VERSION
+
+    def write(self, folder: Path) -> Path:
+        path = folder / MANIFEST_NAME
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = Path(folder) / MANIFEST_NAME
+        if not path.is_file():
+            raise ModelError(
+                f"no {MANIFEST_NAME} in model_dir '{folder}': export the models first (lightglue-ros-export)"
+            )
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("version") != MANIFEST_VERSION:
+                raise ModelError(
+                    f"{path}: manifest version {raw.get('version')}, this runtime reads {MANIFEST_VERSION}"
+                )
+            raw["input"] = InputPolicy(**raw["input"])
+            raw["engines"] = {k: EngineInfo(**v) for k, v in raw.get("engines", {}).items()}
+            manifest = cls(**raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelError(f"{path} is not a valid manifest: {exc}") from exc
+        if manifest.extractor not in EXTRACTORS:
+            raise ModelError(f"{path}: unknown extractor '{manifest.extractor}', expected one of {EXTRACTORS}")
+        return manifest
+
+    def check_extractor(self, configured: str, folder: Path) -> None:
+        if configured != self.extractor:
+            raise ModelError(
+                f"parameter extractor='{configured}' but the models in '{folder}' were exported for "
+                f"'{self.extractor}': re-export or change the parameter"
+            )

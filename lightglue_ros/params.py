@@ -1,0 +1,125 @@
+"""Every parameter of the matcher in one table, shared by the node, the CLI and config/matcher.yaml.
+
+The node declares these with ROS descriptors (ranges, read-only); the CLI reads
+the same YAML file. Validation names the parameter, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .sessions import PROVIDER_ALIASES
+
+NODE_NAME = "lightglue_matcher"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    read_only: bool = True  # a change needs a model reload or a new subscription
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "mode",
+        "consecutive",
+        "consecutive: previous -> current frame; stereo: left -> right",
+        choices=("consecutive", "stereo"),
+    ),
+    ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=("disk", "superpoint")),
+    ParamSpec("model_dir", "models/disk", "folder with manifest.json and the exported models"),
+    ParamSpec(
+        "backend",
+        "onnxruntime",
+        "onnxruntime (providers below) or tensorrt (native .engine files)",
+        choices=("onnxruntime", "tensorrt"),
+    ),
+    ParamSpec("providers", ["cpu"], "ONNX Runtime providers tried in order: cpu, cuda, tensorrt or full names"),
+    ParamSpec("engine_cache_dir", "", "TensorRT provider engine/timing cache folder ('' = model_dir/trt_cache)"),
+    ParamSpec("threads", 0, "ONNX Runtime intra-op threads (0 = one per core)", minimum=0, maximum=256),
+    ParamSpec("max_keypoints", 1024, "keypoints per frame (at most the exported count)", minimum=1, maximum=16384),
+    ParamSpec(
+        "resize_long_side",
+        1024,
+        "resize so the long image side has this many pixels (0 = native size)",
+        minimum=0,
+        maximum=8192,
+    ),
+    ParamSpec(
+        "match_threshold",
+        0.1,
+        "keep mutual matches with probability above this",
+        minimum=0.0,
+        maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec("feature_cache_size", 8, "frames whose features are kept", minimum=2, maximum=4096),
+    ParamSpec(
+        "stereo_slop",
+        0.005,
+        "max |stamp difference| in seconds for a left/right pair",
+        minimum=0.0,
+        maximum=10.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "input_type",
+        "raw",
+        "raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage)",
+        choices=("raw", "compressed"),
+    ),
+    ParamSpec("qos_reliability", "best_effort", "subscription reliability", choices=("best_effort", "reliable")),
+    ParamSpec("qos_depth", 1, "subscription queue depth", minimum=1, maximum=1000),
+)
+SPECS = {spec.name: spec for spec in PARAMS}
+
+
+def _check(spec: ParamSpec, value: Any) -> Any:
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"parameter '{spec.name}' = {value!r}: expected {expected.__name__}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"parameter '{spec.name}' = {value!r}: allowed values are {list(spec.choices)}")
+    if spec.minimum is not None and not spec.minimum <= value <= spec.maximum:
+        raise ConfigError(f"parameter '{spec.name}' = {value!r}: allowed range is [{spec.minimum}, {spec.maximum}]")
+    if spec.name == "providers":
+        unknown = [p for p in value if not isinstance(p, str) or not (p in PROVIDER_ALIASES or p.endswith("Provider"))]
+        if not value or unknown:
+            raise ConfigError(
+                f"parameter 'providers' = {value!r}: expected a non-empty list of {list(PROVIDER_ALIASES)} "
+                "or ONNX Runtime provider names"
+            )
+    return value
+
+
+def validate(values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with ``values``, each checked; unknown names are an error."""
+    unknown = sorted(set(values) - set(SPECS))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}: known are {sorted(SPECS)}")
+    return {spec.name: _check(spec, values.get(spec.name, spec.default)) for spec in PARAMS}
+
+
+def load_params_file(path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """Read the ``ros__parameters`` of ``node_name`` (or ``/**``) from a ROS 2 params YAML."""
+    try:
+        document = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read params file {path}: {exc}") from exc
+    for key in (node_name, f"/{node_name}", "/**"):
+        section = document.get(key)
+        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
+            return validate(section["ros__parameters"])
+    raise ConfigError(f"{path}: no '{node_name}: ros__parameters:' section")

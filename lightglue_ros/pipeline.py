@@ -1,0 +1,124 @@
+"""The matching pipeline: numpy images in, features and matches out. No ROS here.
+
+Each frame is extracted once and cached by FrameKey; consecutive and stereo
+modes only decide which cached frames are matched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .extractor import FeatureExtractor
+from .feature_cache import FeatureCache, FrameKey
+from .features import Features, Matches
+from .manifest import Manifest
+from .matcher import LightGlueMatcher
+from .pairing import ConsecutivePairer
+from .sessions import OrtSession, Session
+
+
+@dataclass(frozen=True)
+class PairResult:
+    key0: FrameKey
+    key1: FrameKey
+    features0: Features
+    features1: Features
+    matches: Matches
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock milliseconds of the last call of each stage."""
+
+    last_ms: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.last_ms[stage] = (time.perf_counter() - start) * 1e3
+
+
+def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, Session, Session]:
+    """Load the manifest, check it against the parameters and open both model sessions."""
+    model_dir = Path(params["model_dir"])
+    manifest = Manifest.read(model_dir)
+    manifest.check_extractor(params["extractor"], model_dir)
+    if params["backend"] == "tensorrt":
+        from .tensorrt_session import TensorRTSession
+
+        return manifest, *(
+            TensorRTSession.from_manifest(model_dir, manifest, role) for role in ("extractor", "matcher")
+        )
+    cache = Path(params["engine_cache_dir"] or model_dir / "trt_cache")
+    fp16 = manifest.precision == "fp16"
+    sessions = [
+        OrtSession(model_dir / name, params["providers"], params["threads"], cache, fp16, log)
+        for name in (manifest.extractor_file, manifest.matcher_file)
+    ]
+    return manifest, sessions[0], sessions[1]
+
+
+class MatchingPipeline:
+    def __init__(self, extractor: FeatureExtractor, matcher: LightGlueMatcher, cache_size: int) -> None:
+        self.extractor = extractor
+        self.matcher = matcher
+        self.cache = FeatureCache(cache_size)
+        self.consecutive = ConsecutivePairer()
+        self.timer = StageTimer()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], log: Callable[[str], None] = print) -> MatchingPipeline:
+        manifest, extractor_session, matcher_session = make_sessions(params, log)
+        if params["max_keypoints"] > manifest.max_keypoints:
+            raise ModelError(
+                f"parameter max_keypoints={params['max_keypoints']} exceeds the {manifest.max_keypoints} keypoints "
+                f"the models in '{params['model_dir']}' were exported with"
+            )
+        extractor = FeatureExtractor(extractor_session, manifest, params["resize_long_side"], params["max_keypoints"])
+        return cls(
+            extractor, LightGlueMatcher(matcher_session, params["match_threshold"]), params["feature_cache_size"]
+        )
+
+    @property
+    def backend(self) -> str:
+        return f"extractor={self.extractor.session.backend} matcher={self.matcher.session.backend}"
+
+    def features(self, key: FrameKey, image: np.ndarray, encoding: str) -> Features:
+        return self.cache.get_or_extract(
+            key, lambda: self.timer.timed("extract", lambda: self.extractor(image, encoding))
+        )
+
+    def match(self, key0: FrameKey, features0: Features, key1: FrameKey, features1: Features) -> PairResult:
+        matches = self.timer.timed("match", lambda: self.matcher(features0, features1))
+        return PairResult(key0, key1, features0, features1, matches, dict(self.timer.last_ms))
+
+    def process_consecutive(self, key: FrameKey, image: np.ndarray, encoding: str) -> PairResult | None:
+        """Extract the new frame and match it with the previous one (None for the first frame)."""
+        features = self.features(key, image, encoding)
+        previous = self.consecutive.push(key)
+        previous_features = None if previous is None else self.cache.get(previous)
+        if previous_features is None:
+            return None
+        return self.match(previous, previous_features, key, features)
+
+    def process_stereo(
+        self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]
+    ) -> PairResult:
+        """Match a left frame with its right partner; both must have the same size."""
+        (lkey, limage, lenc), (rkey, rimage, renc) = left, right
+        if limage.shape[:2] != rimage.shape[:2]:
+            raise InputError(
+                f"stereo size mismatch: left is {limage.shape[1]}x{limage.shape[0]}, "
+                f"right is {rimage.shape[1]}x{rimage.shape[0]}"
+            )
+        return self.match(lkey, self.features(lkey, limage, lenc), rkey, self.features(rkey, rimage, renc))

@@ -1,0 +1,95 @@
+"""Inference sessions over ONNX Runtime execution providers and native TensorRT engines.
+
+Every session takes and returns ``dict[str, np.ndarray]``; the rest of the
+runtime never sees which backend runs. Providers are tried in the configured
+order and a failure is logged with the reason before the next one is tried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf
+
+from .errors import ModelError
+
+LOG = logging.getLogger(__name__)
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class Session(Protocol):
+    backend: str
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class OrtSession:
+    """An ONNX Runtime session on the first provider of the list that loads."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        providers: Sequence[str],
+        threads: int = 0,
+        cache_dir: Path | None = None,
+        fp16: bool = False,
+        log: Callable[[str], None] = LOG.warning,
+    ) -> None:
+        if not model_path.is_file():
+            raise ModelError(f"model file not found: {model_path}")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        available = ort.get_available_providers()
+        failures = []
+        for name in providers:
+            provider = PROVIDER_ALIASES.get(name, name)
+            if provider not in available:
+                failures.append(f"{provider}: not in this onnxruntime build (available: {available})")
+                continue
+            try:
+                spec = [(provider, _provider_options(provider, cache_dir, fp16))]
+                if provider != "CPUExecutionProvider":
+                    spec.append(("CPUExecutionProvider", {}))
+                self._session = ort.InferenceSession(str(model_path), options, providers=spec)
+            except (InvalidProtobuf, InvalidGraph) as exc:
+                raise ModelError(f"model file {model_path} is not a valid ONNX model: {exc}") from exc
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                failures.append(f"{provider}: {exc}")
+                continue
+            for failure in failures:
+                log(f"{model_path.name}: skipped provider {failure}")
+            self.backend = f"onnxruntime:{provider}"
+            self._outputs = [o.name for o in self._session.get_outputs()]
+            return
+        raise ModelError(f"no execution provider could load {model_path}: " + "; ".join(failures))
+
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._session.get_inputs()]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
+
+
+def _provider_options(provider: str, cache_dir: Path | None, fp16: bool) -> dict[str, str]:
+    if provider != "TensorrtExecutionProvider":
+        return {}
+    options = {"trt_fp16_enable": str(fp16)}
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        options.update(
+            trt_engine_cache_enable="True",
+            trt_engine_cache_path=str(cache_dir),
+            trt_timing_cache_enable="True",
+            trt_timing_cache_path=str(cache_dir),
+        )
+    return options

