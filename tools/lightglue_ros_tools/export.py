@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -52,7 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _export(module: torch.nn.Module, inputs: tuple, path: Path, names: tuple[list, list], axes: dict, opset: int):
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter about constants and instance norm
         torch.onnx.export(
             module,
             inputs,

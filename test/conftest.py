@@ -1,0 +1,83 @@
+"""Shared fixtures: models exported once per session from real (DISK) or seeded random (SuperPoint) weights."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from lightglue_ros_tools import export
+from lightglue_ros_tools.lightglue_model import LightGlue
+from lightglue_ros_tools.superpoint_model import SuperPointNet
+from skimage import data
+
+from lightglue_ros.params import validate
+from lightglue_ros.pipeline import MatchingPipeline
+
+SEED = 1234
+
+
+@pytest.fixture(scope="session")
+def disk_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "disk"
+    assert export.main(["--extractor", "disk", "--output", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def superpoint_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Seeded random checkpoints in the official file layouts (old LightGlue key names included)."""
+    folder = tmp_path_factory.mktemp("superpoint_weights")
+    torch.manual_seed(SEED)
+    net = SuperPointNet()
+    torch.save(net.state_dict(), folder / "superpoint_v1.pth")
+    lightglue = LightGlue(256).state_dict()
+    released = {
+        re.sub(r"^transformers\.(\d+)\.(self_attn|cross_attn)\.", r"\2.\1.", k): v for k, v in lightglue.items()
+    }
+    torch.save(released, folder / "superpoint_lightglue.pth")
+    return folder / "superpoint_v1.pth", folder / "superpoint_lightglue.pth"
+
+
+@pytest.fixture(scope="session")
+def superpoint_model_dir(tmp_path_factory: pytest.TempPathFactory, superpoint_weights: tuple[Path, Path]) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "superpoint"
+    weights, lightglue_weights = superpoint_weights
+    argv = ["--extractor", "superpoint", "--output", str(folder), "--max-keypoints", "512"]
+    assert export.main([*argv, "--weights", str(weights), "--lightglue-weights", str(lightglue_weights)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Middlebury motorcycle: left, right (741x500 RGB) and left ground-truth disparity."""
+    return data.stereo_motorcycle()
+
+
+def make_pipeline(model_dir: Path, **overrides: object) -> MatchingPipeline:
+    params = validate({"model_dir": str(model_dir), **overrides})
+    return MatchingPipeline.from_params(params)
+
+
+def homography_sequence(image: np.ndarray, count: int, size: tuple[int, int] = (640, 480)):
+    """Frames of a real image seen through known homographies: growing rotation, zoom and tilt.
+
+    Returns (frames, homographies) where homographies[k] maps base-image pixels into frame k.
+    """
+    w, h = size
+    centre = np.array([[1, 0, -image.shape[1] / 2], [0, 1, -image.shape[0] / 2], [0, 0, 1]])
+    to_frame = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1]])
+    frames, homographies = [], []
+    for k in range(count):
+        angle = np.deg2rad(2.0 * k)
+        zoom = 1.0 + 0.02 * k
+        tilt = 2e-5 * k
+        rotate = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        perspective = np.array([[zoom, 0, 0], [0, zoom, 0], [tilt, 0, 1]])
+        homography = to_frame @ perspective @ rotate @ centre
+        frames.append(cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR))
+        homographies.append(homography)
+    return frames, homographies

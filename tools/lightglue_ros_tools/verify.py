@@ -1,0 +1,88 @@
+"""``--verify``: the exported ONNX models against the PyTorch modules they came from.
+
+Runs both on the Middlebury motorcycle pair through the runtime's own
+preprocessing, prints the differences and fails the export when keypoints,
+descriptors or matches disagree beyond tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage import data
+
+from lightglue_ros.extractor import FeatureExtractor
+from lightglue_ros.features import Features
+from lightglue_ros.manifest import Manifest
+from lightglue_ros.matcher import LightGlueMatcher, filter_matches
+from lightglue_ros.preprocess import prepare
+from lightglue_ros.sessions import OrtSession
+
+KEYPOINT_AGREEMENT = 0.99
+DESCRIPTOR_TOLERANCE = 1e-3
+MATCH_AGREEMENT = 0.99
+VERIFY_LONG_SIDE = 640
+
+
+def torch_features(model: torch.nn.Module, image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
+    """Features from the PyTorch extractor on exactly the runtime's model input."""
+    model_input = prepare(image, "rgb8", manifest.input, long_side)
+    with torch.no_grad():
+        kpts, scores, desc, count = model(
+            torch.from_numpy(model_input.tensor), torch.from_numpy(model_input.content_size)
+        )
+    n = int(count[0])
+    return Features(
+        model_input.to_original_pixels(kpts[0, :n].numpy()),
+        scores[0, :n].numpy(),
+        desc[0, :n].numpy(),
+        model_input.original_size,
+    )
+
+
+def torch_matches(matcher: torch.nn.Module, f0: Features, f1: Features, threshold: float) -> np.ndarray:
+    with torch.no_grad():
+        best0, score0, best1 = matcher(
+            *(torch.from_numpy(x[None]) for x in (f0.keypoints, f1.keypoints, f0.descriptors, f1.descriptors)),
+            torch.tensor([f0.image_size], dtype=torch.float32),
+            torch.tensor([f1.image_size], dtype=torch.float32),
+        )
+    return filter_matches(best0[0].numpy(), score0[0].numpy(), best1[0].numpy(), threshold).matches
+
+
+def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Shared index pairs over the larger of the two match sets (1.0 when both are empty)."""
+    if max(len(a), len(b)) == 0:
+        return 1.0
+    return len({tuple(m) for m in a} & {tuple(m) for m in b}) / max(len(a), len(b))
+
+
+def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
+    left, right, _ = data.stereo_motorcycle()
+    ort_extractor = FeatureExtractor(
+        OrtSession(folder / manifest.extractor_file, ["cpu"]), manifest, VERIFY_LONG_SIDE, manifest.max_keypoints
+    )
+    ort_matcher = LightGlueMatcher(OrtSession(folder / manifest.matcher_file, ["cpu"]), 0.1)
+    onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
+    ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
+    problems = []
+    for name, a, b in zip(("left", "right"), onnx_feats, ref_feats):
+        same = len({tuple(p) for p in a.keypoints.tolist()} & {tuple(p) for p in b.keypoints.tolist()})
+        agreement = same / max(len(a), len(b), 1)
+        n = min(len(a), len(b))
+        diff = float(np.abs(a.descriptors[:n] - b.descriptors[:n]).max()) if n else 0.0
+        print(
+            f"verify {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, descriptor max |diff| {diff:.2e}"
+        )
+        if agreement < KEYPOINT_AGREEMENT or (agreement == 1.0 and diff > DESCRIPTOR_TOLERANCE):
+            problems.append(f"{name} features differ")
+    onnx_m = ort_matcher(*onnx_feats).matches
+    ref_m = torch_matches(matcher, *onnx_feats, 0.1)
+    agreement = match_agreement(onnx_m, ref_m)
+    print(f"verify matcher: {len(onnx_m)} vs {len(ref_m)} matches, agreement {agreement:.4f}")
+    if agreement < MATCH_AGREEMENT:
+        problems.append(f"matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
+    if problems:
+        raise RuntimeError("export verification failed: " + "; ".join(problems))
