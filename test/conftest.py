@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from lightglue_ros_tools import export
-from lightglue_ros_tools.lightglue_model import LightGlue
-from lightglue_ros_tools.superpoint_model import SuperPointNet
 from skimage import data
 
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros_tools import export
+from lightglue_ros_tools.lightglue_model import LightGlue
+from lightglue_ros_tools.superpoint_model import SuperPointNet
 
 SEED = 1234
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lightglue_ros_tools.quality import homography_inliers, stereo_quality
 
 from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros_tools.quality import homography_inliers, stereo_quality
 
 from .conftest import homography_sequence, make_pipeline
 

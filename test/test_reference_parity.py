@@ -8,18 +8,18 @@ and its matcher against kornia's LightGlue with the same random weights.
 
 from __future__ import annotations
 
-import kornia.feature as KF
 import numpy as np
 import pytest
 import torch
-from lightglue_ros_tools.lightglue_model import LIGHTGLUE_LAYERS
-from lightglue_ros_tools.models import build_models
-from lightglue_ros_tools.verify import match_agreement, torch_features
-from lightglue_ros_tools.weights import load_lightglue_state, resolve_weights
+from kornia import feature as kornia_feature
 
 from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.preprocess import prepare
+from lightglue_ros_tools.lightglue_model import LIGHTGLUE_LAYERS
+from lightglue_ros_tools.models import build_models
+from lightglue_ros_tools.verify import match_agreement, torch_features
+from lightglue_ros_tools.weights import load_lightglue_state, resolve_weights
 
 from .conftest import make_pipeline
 
@@ -27,7 +27,7 @@ from .conftest import make_pipeline
 def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
     """kornia DISK on the same resized image the runtime feeds its model."""
     weights, _ = resolve_weights("disk", None, None)
-    disk = KF.DISK()
+    disk = kornia_feature.DISK()
     disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
     model_input = prepare(image, "rgb8", manifest.input, long_side)
     w, h = model_input.content_size[0]
@@ -44,7 +44,7 @@ def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) 
 
 def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1) -> np.ndarray:
     """Full-depth kornia LightGlue (adaptive depth and width off) with the given checkpoint."""
-    matcher = KF.LightGlue(
+    matcher = kornia_feature.LightGlue(
         features=None, input_dim=input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
     )
     result = matcher.load_state_dict(load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), strict=False)

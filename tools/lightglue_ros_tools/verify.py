@@ -74,7 +74,8 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
         n = min(len(a), len(b))
         diff = float(np.abs(a.descriptors[:n] - b.descriptors[:n]).max()) if n else 0.0
         print(
-            f"verify {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, descriptor max |diff| {diff:.2e}"
+            f"verify {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, "
+            f"descriptor max |diff| {diff:.2e}"
         )
         if agreement < KEYPOINT_AGREEMENT or (agreement == 1.0 and diff > DESCRIPTOR_TOLERANCE):
             problems.append(f"{name} features differ")
