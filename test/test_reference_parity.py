@@ -18,7 +18,7 @@ from lightglue_ros.manifest import Manifest
 from lightglue_ros.preprocess import prepare
 from lightglue_ros_tools.lightglue_model import LIGHTGLUE_LAYERS
 from lightglue_ros_tools.models import build_models
-from lightglue_ros_tools.verify import match_agreement, torch_features
+from lightglue_ros_tools.verify import match_agreement, shared_keypoints, torch_features
 from lightglue_ros_tools.weights import load_lightglue_state, resolve_weights
 
 from .conftest import make_pipeline
@@ -61,17 +61,11 @@ def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features
         return matcher.eval()(data)["matches"][0].numpy()
 
 
-def _positions(features: Features) -> list[tuple[float, float]]:
-    return [tuple(p) for p in np.round(features.keypoints.astype(np.float64), 2).tolist()]
-
-
 def assert_same_features(ours: Features, reference: Features, descriptor_atol: float) -> None:
-    """Same keypoint set (>= 99 %, order free: equal scores tie), same descriptors and scores where shared."""
-    ref_index = {p: i for i, p in enumerate(_positions(reference))}
-    shared = [(i, ref_index[p]) for i, p in enumerate(_positions(ours)) if p in ref_index]
+    """Same keypoint set (>= 99 %), same descriptors and scores where shared."""
+    a, b = shared_keypoints(ours, reference)
     assert len(ours) == len(reference) > 0
-    assert len(shared) >= 0.99 * len(reference)
-    a, b = np.array(shared).T
+    assert len(a) >= 0.99 * len(reference)
     np.testing.assert_allclose(ours.descriptors[a], reference.descriptors[b], atol=descriptor_atol)
     np.testing.assert_allclose(ours.scores[a], reference.scores[b], rtol=1e-3, atol=1e-6)
 

@@ -52,6 +52,17 @@ def torch_matches(matcher: torch.nn.Module, f0: Features, f1: Features, threshol
     return filter_matches(best0[0].numpy(), score0[0].numpy(), best1[0].numpy(), threshold).matches
 
 
+def shared_keypoints(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the keypoints at the same position (0.01 px) in both sets; order-free since equal scores tie."""
+
+    def positions(f: Features) -> list[tuple[float, float]]:
+        return [tuple(p) for p in np.round(f.keypoints.astype(np.float64), 2).tolist()]
+
+    index_b = {p: i for i, p in enumerate(positions(b))}
+    pairs = [(i, index_b[p]) for i, p in enumerate(positions(a)) if p in index_b]
+    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+
+
 def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Shared index pairs over the larger of the two match sets (1.0 when both are empty)."""
     if max(len(a), len(b)) == 0:
@@ -69,15 +80,14 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
     ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
     problems = []
     for name, a, b in zip(("left", "right"), onnx_feats, ref_feats):
-        same = len({tuple(p) for p in a.keypoints.tolist()} & {tuple(p) for p in b.keypoints.tolist()})
-        agreement = same / max(len(a), len(b), 1)
-        n = min(len(a), len(b))
-        diff = float(np.abs(a.descriptors[:n] - b.descriptors[:n]).max()) if n else 0.0
+        ia, ib = shared_keypoints(a, b)
+        agreement = len(ia) / max(len(a), len(b), 1)
+        diff = float(np.abs(a.descriptors[ia] - b.descriptors[ib]).max()) if len(ia) else 0.0
         print(
             f"verify {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, "
             f"descriptor max |diff| {diff:.2e}"
         )
-        if agreement < KEYPOINT_AGREEMENT or (agreement == 1.0 and diff > DESCRIPTOR_TOLERANCE):
+        if agreement < KEYPOINT_AGREEMENT or diff > DESCRIPTOR_TOLERANCE:
             problems.append(f"{name} features differ")
     onnx_m = ort_matcher(*onnx_feats).matches
     ref_m = torch_matches(matcher, *onnx_feats, 0.1)

@@ -1,0 +1,122 @@
+"""Bad input gets a specific error that names what is wrong."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lightglue_ros.errors import ConfigError, InputError, ModelError
+from lightglue_ros.params import load_params_file, validate
+from lightglue_ros_tools import export
+from lightglue_ros_tools.weights import WeightsError, resolve_weights
+
+from .conftest import make_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline(disk_model_dir):
+    return make_pipeline(disk_model_dir, resize_long_side=320, max_keypoints=128)
+
+
+def test_unsupported_encoding(pipeline):
+    with pytest.raises(InputError, match=r"unsupported image encoding 'yuv422'.*mono8"):
+        pipeline.extractor(np.zeros((48, 64, 2), np.uint8), "yuv422")
+
+
+def test_channel_count_must_fit_encoding(pipeline):
+    with pytest.raises(InputError, match=r"'rgb8' needs 3 channel\(s\), got array shape \(48, 64\)"):
+        pipeline.extractor(np.zeros((48, 64), np.uint8), "rgb8")
+
+
+def test_zero_size_image(pipeline):
+    with pytest.raises(InputError, match="zero size 0x48"):
+        pipeline.extractor(np.zeros((48, 0, 3), np.uint8), "rgb8")
+
+
+def test_image_too_small_for_keypoint_count(disk_model_dir):
+    tiny = make_pipeline(disk_model_dir, resize_long_side=0)
+    with pytest.raises(InputError, match="fewer than the 1024 keypoints"):
+        tiny.extractor(np.zeros((16, 16, 3), np.uint8), "rgb8")
+
+
+def test_missing_model_file(tmp_path, disk_model_dir):
+    folder = tmp_path / "models"
+    shutil.copytree(disk_model_dir, folder)
+    (folder / "disk_lightglue.onnx").unlink()
+    with pytest.raises(ModelError, match="model file not found: .*disk_lightglue.onnx"):
+        make_pipeline(folder)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ModelError, match="no manifest.json in model_dir.*lightglue-ros-export"):
+        make_pipeline(tmp_path)
+
+
+def test_corrupt_onnx(tmp_path, disk_model_dir):
+    folder = tmp_path / "models"
+    shutil.copytree(disk_model_dir, folder)
+    (folder / "disk.onnx").write_bytes(b"not a protobuf" * 100)
+    with pytest.raises(ModelError, match="disk.onnx is not a valid ONNX model"):
+        make_pipeline(folder)
+
+
+def test_manifest_extractor_mismatch(disk_model_dir):
+    with pytest.raises(ModelError, match="extractor='superpoint' but the models .* exported for 'disk'"):
+        make_pipeline(disk_model_dir, extractor="superpoint")
+
+
+def test_corrupt_manifest(tmp_path, disk_model_dir):
+    folder = tmp_path / "models"
+    shutil.copytree(disk_model_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["matcher_file"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="not a valid manifest.*matcher_file"):
+        make_pipeline(folder)
+
+
+def test_more_keypoints_than_exported(disk_model_dir):
+    with pytest.raises(ModelError, match="max_keypoints=2048 exceeds the 1024 keypoints"):
+        make_pipeline(disk_model_dir, max_keypoints=2048)
+
+
+def test_missing_superpoint_weights(tmp_path, capsys):
+    with pytest.raises(WeightsError, match="SuperPoint weights are not bundled.*--weights superpoint_v1.pth"):
+        resolve_weights("superpoint", None, None)
+    assert export.main(["--extractor", "superpoint", "--output", str(tmp_path)]) == 2
+    assert "SuperPoint weights are not bundled" in capsys.readouterr().err
+    missing = tmp_path / "superpoint_v1.pth"
+    with pytest.raises(WeightsError, match="weights file not found: .*superpoint_v1.pth"):
+        resolve_weights("superpoint", missing, missing)
+
+
+def test_weights_that_do_not_fit(tmp_path, superpoint_weights):
+    # SuperPoint weights offered as DISK weights: a clear error, not a torch stack trace.
+    argv = ["--extractor", "disk", "--output", str(tmp_path), "--weights", str(superpoint_weights[0])]
+    with pytest.raises(WeightsError, match="superpoint_v1.pth does not fit DiskUnet"):
+        export.run(export.parse_args([*argv, "--lightglue-weights", str(superpoint_weights[1])]))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"match_threshold": 1.5}, r"'match_threshold' = 1.5: allowed range is \[0.0, 1.0\]"),
+        ({"mode": "triple"}, r"'mode' = 'triple': allowed values are \['consecutive', 'stereo'\]"),
+        ({"max_keypoints": "many"}, r"'max_keypoints' = 'many': expected int"),
+        ({"providers": ["gpu"]}, r"'providers' = \['gpu'\]: expected a non-empty list"),
+        ({"match_treshold": 0.2}, r"unknown parameter\(s\) \['match_treshold'\]"),
+    ],
+)
+def test_parameter_validation_names_the_parameter(values, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(values)
+
+
+def test_params_file_needs_node_section(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("other_node:\n  ros__parameters: {mode: stereo}\n")
+    with pytest.raises(ConfigError, match="no 'lightglue_matcher: ros__parameters:' section"):
+        load_params_file(path)

@@ -1,0 +1,61 @@
+"""The exporter's outputs: manifest contract, verification, fixed input size, config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import yaml
+
+from lightglue_ros.manifest import Manifest
+from lightglue_ros.params import PARAMS, load_params_file
+from lightglue_ros_tools import export
+from lightglue_ros_tools.weights import sha256_of, wheel_weights_dir
+
+from .conftest import make_pipeline
+
+
+def test_manifest_records_the_export(disk_model_dir):
+    manifest = Manifest.read(disk_model_dir)
+    assert (manifest.extractor, manifest.descriptor_dim, manifest.max_keypoints) == ("disk", 128, 1024)
+    assert manifest.input.policy == "dynamic" and manifest.input.size_multiple == 16
+    assert manifest.weights["extractor"]["sha256"] == sha256_of(wheel_weights_dir() / "disk-depth-save.pth")
+    matcher = onnx.load(str(disk_model_dir / manifest.matcher_file), load_external_data=False)
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in matcher.graph.input}
+    assert dims["keypoints0"] == [1, "num_keypoints0", 2]
+    assert dims["descriptors1"] == [1, "num_keypoints1", 128]
+
+
+def test_verify_and_fixed_size_export(tmp_path, motorcycle, capsys):
+    folder = tmp_path / "fixed"
+    argv = ["--extractor", "disk", "--output", str(folder), "--height", "384", "--width", "512"]
+    assert export.main([*argv, "--max-keypoints", "512", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "verify matcher" in out and "agreement" in out
+    manifest = Manifest.read(folder)
+    assert (manifest.input.policy, manifest.input.height, manifest.input.width) == ("fixed", 384, 512)
+    # A 741x500 frame is letterboxed into 512x384: keypoints come back inside the original image.
+    pipeline = make_pipeline(folder, max_keypoints=512)
+    features = pipeline.extractor(motorcycle[0], "rgb8")
+    assert len(features) == 512
+    assert features.keypoints[:, 0].max() < 741 and features.keypoints[:, 1].max() < 500
+    matches = pipeline.matcher(features, pipeline.extractor(motorcycle[1], "rgb8"))
+    assert len(matches) > 150
+
+
+def test_fixed_size_must_fit_the_extractor(tmp_path, capsys):
+    argv = ["--extractor", "disk", "--output", str(tmp_path), "--height", "500", "--width", "512"]
+    assert export.main(argv) == 2
+    assert "multiples of 16 for disk" in capsys.readouterr().err
+
+
+def test_config_file_documents_every_parameter_with_its_default():
+    text = Path("config/matcher.yaml").read_text()
+    document = yaml.safe_load(text)
+    values = document["lightglue_matcher"]["ros__parameters"]
+    assert values == {spec.name: spec.default for spec in PARAMS}
+    assert load_params_file("config/matcher.yaml") == values
+    assert load_params_file("config/stereo.yaml")["mode"] == "stereo"
+    for spec in PARAMS:
+        before = text.split(f"    {spec.name}:")[0].rstrip().splitlines()[-1]
+        assert before.strip().startswith("#"), f"{spec.name} has no comment above it"
