@@ -10,6 +10,7 @@ import pytest
 
 from lightglue_ros.errors import ConfigError, InputError, ModelError
 from lightglue_ros.params import load_params_file, validate
+from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros_tools import export
 from lightglue_ros_tools.weights import WeightsError, resolve_weights
 
@@ -120,3 +121,23 @@ def test_params_file_needs_node_section(tmp_path):
     path.write_text("other_node:\n  ros__parameters: {mode: stereo}\n")
     with pytest.raises(ConfigError, match="no 'lightglue_matcher: ros__parameters:' section"):
         load_params_file(path)
+
+
+def test_engine_without_tensorrt_or_gpu_is_a_clear_error(tmp_path, capsys):
+    assert export.main(["--extractor", "disk", "--output", str(tmp_path), "--engine"]) == 2
+    err = capsys.readouterr().err
+    assert "--engine needs TensorRT" in err or "no NVIDIA GPU is visible" in err
+
+
+def test_tensorrt_backend_without_engines(disk_model_dir):
+    with pytest.raises(ModelError, match="(needs the tensorrt and cuda-python packages|has no extractor engine)"):
+        make_pipeline(disk_model_dir, backend="tensorrt")
+
+
+def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
+    lines: list[str] = []
+    params = validate({"model_dir": str(disk_model_dir), "providers": ["tensorrt", "cuda", "cpu"]})
+    pipeline = MatchingPipeline.from_params(params, log=lines.append)
+    assert pipeline.extractor.session.backend == "onnxruntime:CPUExecutionProvider"
+    assert any("skipped provider TensorrtExecutionProvider" in line for line in lines)
+    assert any("skipped provider CUDAExecutionProvider" in line for line in lines)
