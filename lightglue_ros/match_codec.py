@@ -1,0 +1,83 @@
+"""PointCloud2 layouts of /lightglue/matches and /lightglue/keypoints, both directions.
+
+/lightglue/matches: one point per match, fields ``x0 y0 x1 y1 score`` (FLOAT32),
+``idx0 idx1`` (UINT32) and ``sec_other nanosec_other`` (UINT32). Coordinates are
+original image pixels. Frame 0 is the older frame (consecutive) or the left frame
+(stereo); frame 1 the newer or the right. ``header`` is the newer frame's
+(consecutive) or the left frame's (stereo); ``sec_other``/``nanosec_other``
+hold the stamp of the other frame of the pair (the same in every point), whose
+frame_id is the header's in consecutive mode and the right camera's in stereo
+mode (its /lightglue/keypoints message carries it with that stamp).
+
+/lightglue/keypoints: one point per keypoint of a processed frame, ``x y score``
+(FLOAT32), header = that frame's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+MATCH_DTYPE = np.dtype(
+    [
+        ("x0", "<f4"), ("y0", "<f4"), ("x1", "<f4"), ("y1", "<f4"), ("score", "<f4"),
+        ("idx0", "<u4"), ("idx1", "<u4"), ("sec_other", "<u4"), ("nanosec_other", "<u4"),
+    ]
+)  # fmt: skip
+KEYPOINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("score", "<f4")])
+_POINTFIELD_TYPES = {np.dtype("<f4"): PointField.FLOAT32, np.dtype("<u4"): PointField.UINT32}
+
+
+def _to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
+    fields = [
+        PointField(name=name, offset=offset, datatype=_POINTFIELD_TYPES[dtype], count=1)
+        for name, (dtype, offset) in points.dtype.fields.items()
+    ]
+    return PointCloud2(
+        header=header,
+        height=1,
+        width=len(points),
+        fields=fields,
+        is_bigendian=False,
+        point_step=points.dtype.itemsize,
+        row_step=points.dtype.itemsize * len(points),
+        data=points.tobytes(),
+        is_dense=True,
+    )
+
+
+def _from_cloud(msg: PointCloud2, dtype: np.dtype) -> np.ndarray:
+    names = [f.name for f in msg.fields]
+    if names != list(dtype.names) or msg.point_step != dtype.itemsize or msg.is_bigendian:
+        raise ValueError(f"PointCloud2 fields {names} (point_step {msg.point_step}) are not the {dtype.names} layout")
+    return np.frombuffer(bytes(msg.data), dtype, count=msg.width * msg.height)
+
+
+def encode_matches(
+    header: Header, other_stamp: Time, points0: np.ndarray, points1: np.ndarray, matches: np.ndarray, scores: np.ndarray
+) -> PointCloud2:
+    """Matched coordinates (K, 2) in both frames, indices (K, 2) and scores (K,) -> PointCloud2."""
+    cloud = np.zeros(len(matches), MATCH_DTYPE)
+    cloud["x0"], cloud["y0"] = points0[:, 0], points0[:, 1]
+    cloud["x1"], cloud["y1"] = points1[:, 0], points1[:, 1]
+    cloud["score"] = scores
+    cloud["idx0"], cloud["idx1"] = matches[:, 0], matches[:, 1]
+    cloud["sec_other"], cloud["nanosec_other"] = other_stamp.sec, other_stamp.nanosec
+    return _to_cloud(cloud, header)
+
+
+def decode_matches(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 -> structured array with the MATCH_DTYPE fields."""
+    return _from_cloud(msg, MATCH_DTYPE)
+
+
+def encode_keypoints(header: Header, keypoints: np.ndarray, scores: np.ndarray) -> PointCloud2:
+    cloud = np.zeros(len(keypoints), KEYPOINT_DTYPE)
+    cloud["x"], cloud["y"], cloud["score"] = keypoints[:, 0], keypoints[:, 1], scores
+    return _to_cloud(cloud, header)
+
+
+def decode_keypoints(msg: PointCloud2) -> np.ndarray:
+    return _from_cloud(msg, KEYPOINT_DTYPE)

@@ -1,0 +1,129 @@
+"""Drive the real matcher node in its own process over DDS from a test-side rclpy node."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, PointCloud2
+
+READY_LINE = "matching on"
+
+
+def stamp(k: int) -> Time:
+    return Time(sec=1000 + k, nanosec=5000 * k)
+
+
+def image_msg(pixels: np.ndarray, encoding: str, k: int, frame_id: str) -> Image:
+    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, is_bigendian=0)
+    msg.header.stamp, msg.header.frame_id = stamp(k), frame_id
+    msg.step = pixels.shape[1] * (pixels.shape[2] if pixels.ndim == 3 else 1) * pixels.itemsize
+    msg.data = np.ascontiguousarray(pixels).tobytes()
+    return msg
+
+
+class NodeProcess:
+    """``python -m lightglue_ros.matcher_node`` with a params file and overrides, in a namespace."""
+
+    def __init__(self, namespace: str, params_file: str, log_dir: Path, **overrides: object) -> None:
+        args = [sys.executable, "-m", "lightglue_ros.matcher_node", "--ros-args", "--params-file", params_file]
+        for name, value in overrides.items():
+            args += ["-p", f"{name}:={value}"]
+        args += ["-r", f"__ns:={namespace}"]
+        self.log_path = log_dir / f"{namespace.strip('/')}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.namespace = namespace
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"matcher node did not start:\n{self.log()}")
+            time.sleep(0.1)
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+
+class RosClient:
+    """Test-side node: publishes images, collects what the matcher publishes."""
+
+    def __init__(self) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("lightglue_test_client", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.received: dict[str, list] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep("/diagnostics"), 50)
+
+    def _keep(self, topic: str) -> Callable:
+        self.received[topic] = []
+        return self.received[topic].append
+
+    def listen(self, topic: str, msg_type: type = PointCloud2) -> list:
+        self.node.create_subscription(msg_type, topic, self._keep(topic), 100)
+        return self.received[topic]
+
+    def publisher(self, topic: str):
+        return self.node.create_publisher(Image, topic, 10)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            self.executor.spin_once(timeout_sec=0.05)
+        return condition()
+
+    def wait_for_subscriber(self, publisher, timeout: float = 20) -> None:
+        assert self.spin_until(lambda: publisher.get_subscription_count() > 0, timeout), "node never subscribed"
+
+    def set_parameters(self, node_name: str, **values: object) -> list:
+        client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+        parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        request = SetParameters.Request(parameters=parameters)
+        future = client.call_async(request)
+        assert self.spin_until(future.done, 20)
+        return future.result().results
+
+    def diagnostics_of(self, node_name: str) -> list[dict[str, str]]:
+        return [
+            {kv.key: kv.value for kv in status.values}
+            for array in self.received["/diagnostics"]
+            for status in array.status
+            if status.name.startswith(node_name + ":")
+        ]
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

@@ -1,0 +1,143 @@
+"""The matcher node in its own process, driven over DDS (Fast DDS, loopback only)."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from lightglue_ros.match_codec import decode_keypoints, decode_matches
+from lightglue_ros_tools.quality import homography_inliers, stereo_quality
+
+from .conftest import homography_sequence
+from .ros_harness import NodeProcess, RosClient, image_msg, stamp
+
+PARAMS_FILE = "config/matcher.yaml"
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    os.environ["ROS_DOMAIN_ID"] = str(30 + os.getpid() % 60)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    client = RosClient()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def start_node(ros, disk_model_dir, tmp_path):
+    nodes = []
+
+    def start(namespace: str, **overrides: object) -> NodeProcess:
+        node = NodeProcess(namespace, PARAMS_FILE, tmp_path, model_dir=str(disk_model_dir), **overrides)
+        nodes.append(node)
+        node.wait_ready()
+        return node
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+def _publish_and_wait(ros, publisher, msg, keypoints: list, count: int) -> None:
+    publisher.publish(msg)
+    assert ros.spin_until(lambda: len(keypoints) >= count, 30), "no keypoints for the published frame"
+
+
+def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, motorcycle):
+    node = start_node("/cons", resize_long_side=320)
+    frames, homographies = homography_sequence(motorcycle[0], 4, size=(320, 240))
+    matches, keypoints = ros.listen("/cons/lightglue/matches"), ros.listen("/cons/lightglue/keypoints")
+    pub = ros.publisher("/cons/image")
+    ros.wait_for_subscriber(pub)
+    for k, frame in enumerate(frames):
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        _publish_and_wait(ros, pub, image_msg(bgr, "bgr8", k, "cam"), keypoints, k + 1)
+    assert ros.spin_until(lambda: len(matches) >= 3, 30)
+    assert len(decode_keypoints(keypoints[0])) > 100
+    for k, msg in enumerate(matches[:3], start=1):
+        cloud = decode_matches(msg)
+        assert (msg.header.stamp, msg.header.frame_id) == (stamp(k), "cam")  # the newer frame
+        assert {(int(s), int(n)) for s, n in zip(cloud["sec_other"], cloud["nanosec_other"])} == {
+            (stamp(k - 1).sec, stamp(k - 1).nanosec)
+        }
+        truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
+        points0, points1 = np.c_[cloud["x0"], cloud["y0"]], np.c_[cloud["x1"], cloud["y1"]]
+        assert len(cloud) >= 100
+        assert homography_inliers(points0, points1, truth, 3) >= 0.95
+
+    # Runtime change through the parameter service, as `ros2 param set` does.
+    assert [r.successful for r in ros.set_parameters("/cons/lightglue_matcher", match_threshold=0.9)] == [True]
+    rejected = ros.set_parameters("/cons/lightglue_matcher", resize_long_side=640)[0]
+    assert not rejected.successful and "read-only" in rejected.reason
+    assert not ros.set_parameters("/cons/lightglue_matcher", match_threshold=1.5)[0].successful
+    _publish_and_wait(ros, pub, image_msg(frames[2], "rgb8", 10, "cam"), keypoints, 5)
+    assert ros.spin_until(lambda: len(matches) >= 4, 30)
+    strict = decode_matches(matches[3])
+    assert np.all(strict["score"] > 0.9) and 0 < len(strict) < len(decode_matches(matches[2]))
+
+    # Bad frames are logged with topic and reason; the next good frame is still served.
+    for k, bad in ((11, image_msg(np.zeros((240, 160, 2), np.uint8), "yuv422", 11, "cam")),
+                   (12, image_msg(np.zeros((0, 0), np.uint8), "mono8", 12, "cam"))):  # fmt: skip
+        pub.publish(bad)
+        assert ros.spin_until(lambda k=k: node.log().count("skipped") >= k - 10, 20), node.log()
+    _publish_and_wait(ros, pub, image_msg(frames[3], "rgb8", 13, "cam"), keypoints, 6)
+    assert ros.spin_until(lambda: len(matches) >= 5, 30)
+    log = node.log()
+    assert "/cons/image: frame 1011.000055000 skipped: unsupported image encoding 'yuv422'" in log
+    assert "/cons/image: frame 1012.000060000 skipped: image has zero size 0x0" in log
+
+
+def test_stereo_pair_against_ground_truth_and_size_mismatch(ros, start_node, motorcycle):
+    # ~1 MB frames: reliable QoS, since best-effort DDS drops large fragmented samples under load.
+    node = start_node("/stereo", mode="stereo", resize_long_side=512, qos_reliability="reliable")
+    left, right, disparity = motorcycle
+    matches = ros.listen("/stereo/lightglue/matches")
+    pub_left, pub_right = ros.publisher("/stereo/left/image"), ros.publisher("/stereo/right/image")
+    ros.wait_for_subscriber(pub_left)
+    ros.wait_for_subscriber(pub_right)
+    pub_left.publish(image_msg(left, "rgb8", 0, "left_cam"))
+    pub_right.publish(image_msg(right, "rgb8", 0, "right_cam"))
+    assert ros.spin_until(lambda: len(matches) >= 1, 60), node.log()
+    cloud = decode_matches(matches[0])
+    assert matches[0].header.frame_id == "left_cam" and matches[0].header.stamp == stamp(0)
+    quality = stereo_quality(np.c_[cloud["x0"], cloud["y0"]], np.c_[cloud["x1"], cloud["y1"]], disparity)
+    assert quality["matches"] >= 300
+    assert quality["dy_lt_2px"] >= 0.95 and quality["dy_lt_3px"] >= 0.98
+    assert quality["disparity_err_lt_2px"] >= 0.80
+
+    pub_left.publish(image_msg(left, "rgb8", 1, "left_cam"))
+    pub_right.publish(image_msg(right[:400], "rgb8", 1, "right_cam"))
+    assert ros.spin_until(lambda: "stereo size mismatch: left is 741x500, right is 741x400" in node.log(), 30)
+    pub_left.publish(image_msg(left, "rgb8", 2, "left_cam"))
+    pub_right.publish(image_msg(right, "rgb8", 2, "right_cam"))
+    assert ros.spin_until(lambda: len(matches) >= 2, 60), node.log()
+    assert matches[1].header.stamp == stamp(2)
+
+
+def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, motorcycle):
+    # 0.9 MB frames, 300 of them: a queue would hold ~270 MB; the newest-only slot holds one.
+    node = start_node("/load", resize_long_side=320, qos_reliability="reliable", qos_depth=5)
+    frames, _ = homography_sequence(motorcycle[0], 2, size=(640, 480))
+    matches = ros.listen("/load/lightglue/matches")
+    pub = ros.publisher("/load/image")
+    ros.wait_for_subscriber(pub)
+    keypoints = ros.listen("/load/lightglue/keypoints")
+    for k in range(8):  # warm-up: ONNX Runtime's memory arenas reach their steady size
+        _publish_and_wait(ros, pub, image_msg(frames[k % 2], "rgb8", k, "cam"), keypoints, k + 1)
+    assert ros.spin_until(lambda: len(matches) >= 7, 30)
+    rss = [node.rss_kib()]
+    for k in range(8, 308):
+        pub.publish(image_msg(frames[k % 2], "rgb8", k, "cam"))
+        ros.executor.spin_once(timeout_sec=0.005)
+    rss.append(node.rss_kib())
+    name = "/load/lightglue_matcher"
+    assert ros.spin_until(lambda: any(int(d["dropped_overload"]) > 50 for d in ros.diagnostics_of(name)), 15)
+    diag = ros.diagnostics_of(name)[-1]
+    assert int(diag["received"]) > 200 and int(diag["dropped_overload"]) > 50
+    assert int(diag["feature_cache_frames"]) <= 8
+    assert float(diag["input_rate_hz"]) > 0 and "onnxruntime" in diag["backend"]
+    assert rss[1] - rss[0] < 100 * 1024, f"RSS grew from {rss[0]} to {rss[1]} KiB"
+    assert len(matches) >= 8
