@@ -1,0 +1,57 @@
+"""matcher.launch.py wiring: checked as data everywhere, and for real through the node's own arguments."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from lightglue_ros.launch_config import node_settings, ros_arguments
+from lightglue_ros.match_codec import decode_matches
+
+from .ros_harness import READY_LINE, image_msg
+from .test_node import ros  # noqa: F401  (module fixture: DDS domain on loopback)
+
+
+def test_settings_for_each_mode():
+    mono = node_settings("consecutive", "p.yaml", "/robot", "/camera/image_raw", "left/image", "right/image")
+    assert mono.remappings == [("image", "/camera/image_raw")] and mono.namespace == "robot"
+    assert ros_arguments(mono) == [
+        "--ros-args", "--params-file", "p.yaml", "-p", "mode:=consecutive",
+        "-r", "image:=/camera/image_raw", "-r", "__ns:=/robot",
+    ]  # fmt: skip
+    stereo = node_settings("stereo", "p.yaml", "", "image", "/cam/left/image_rect", "right/image")
+    assert stereo.remappings == [("left/image", "/cam/left/image_rect")]
+    assert stereo.overrides == {"mode": "stereo"} and "__ns" not in " ".join(ros_arguments(stereo))
+
+
+def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):  # noqa: F811
+    settings = node_settings("consecutive", "config/matcher.yaml", "/launched", "/camera/image_raw", "", "")
+    args = [*ros_arguments(settings), "-p", f"model_dir:={disk_model_dir}", "-p", "resize_long_side:=320"]
+    log = tmp_path / "node.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "lightglue_ros.matcher_node", *args], stdout=out, stderr=out)
+    try:
+        assert ros.spin_until(lambda: READY_LINE in log.read_text(), 60), log.read_text()
+        assert "['/camera/image_raw']" in log.read_text()
+        matches = ros.listen("/launched/lightglue/matches")
+        pub = ros.publisher("/camera/image_raw")
+        ros.wait_for_subscriber(pub)
+        for k, image in enumerate((motorcycle[0][:240, :320], motorcycle[0][4:244, 3:323])):
+            pub.publish(image_msg(image.copy(), "rgb8", k, "cam"))
+            ros.spin_until(lambda: False, 1.5)
+        assert ros.spin_until(lambda: len(matches) >= 1, 30), log.read_text()
+        assert len(decode_matches(matches[0])) > 50
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros only on a ROS install")
+def test_launch_file_loads_on_a_ros_install():
+    spec = importlib.util.spec_from_file_location("matcher_launch", "launch/matcher.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.generate_launch_description().entities
