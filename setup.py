@@ -45,6 +45,7 @@ setup(
             "matcher_node = lightglue_ros.matcher_node:main",
             "lightglue-ros-match = lightglue_ros.match_cli:main",
             "lightglue-ros-export = lightglue_ros_tools.export:main",
+            "lightglue-ros-bench = lightglue_ros_tools.bench:main",
         ],
     },
 )

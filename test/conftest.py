@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -60,24 +59,3 @@ def motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def make_pipeline(model_dir: Path, **overrides: object) -> MatchingPipeline:
     params = validate({"model_dir": str(model_dir), **overrides})
     return MatchingPipeline.from_params(params)
-
-
-def homography_sequence(image: np.ndarray, count: int, size: tuple[int, int] = (640, 480)):
-    """Frames of a real image seen through known homographies: growing rotation, zoom and tilt.
-
-    Returns (frames, homographies) where homographies[k] maps base-image pixels into frame k.
-    """
-    w, h = size
-    centre = np.array([[1, 0, -image.shape[1] / 2], [0, 1, -image.shape[0] / 2], [0, 0, 1]])
-    to_frame = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1]])
-    frames, homographies = [], []
-    for k in range(count):
-        angle = np.deg2rad(2.0 * k)
-        zoom = 1.0 + 0.02 * k
-        tilt = 2e-5 * k
-        rotate = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
-        perspective = np.array([[zoom, 0, 0], [0, zoom, 0], [tilt, 0, 1]])
-        homography = to_frame @ perspective @ rotate @ centre
-        frames.append(cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR))
-        homographies.append(homography)
-    return frames, homographies

@@ -10,8 +10,8 @@ import pytest
 
 from lightglue_ros.launch_config import node_settings, ros_arguments
 from lightglue_ros.match_codec import decode_matches
+from lightglue_ros_tools.ros_harness import READY_LINE, image_msg
 
-from .ros_harness import READY_LINE, image_msg
 from .test_node import ros  # noqa: F401  (module fixture: DDS domain on loopback)
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lightglue_ros.feature_cache import FrameKey
-from lightglue_ros_tools.quality import homography_inliers, stereo_quality
+from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 
-from .conftest import homography_sequence, make_pipeline
+from .conftest import make_pipeline
 
 
 @pytest.mark.parametrize("long_side", [1024, 512])

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from lightglue_ros.match_codec import decode_keypoints, decode_matches
-from lightglue_ros_tools.quality import homography_inliers, stereo_quality
-
-from .conftest import homography_sequence
-from .ros_harness import NodeProcess, RosClient, image_msg, stamp
+from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
+from lightglue_ros_tools.ros_harness import NodeProcess, RosClient, image_msg, stamp
 
 PARAMS_FILE = "config/matcher.yaml"
 

@@ -8,8 +8,9 @@ import pytest
 from lightglue_ros import match_cli
 from lightglue_ros.feature_cache import FeatureCache, FrameKey
 from lightglue_ros.pairing import StereoPairer
+from lightglue_ros_tools.quality import homography_sequence
 
-from .conftest import homography_sequence, make_pipeline
+from .conftest import make_pipeline
 
 
 class CountingSession:

