@@ -194,6 +194,8 @@ class MatcherNode(Node):
             **{name: str(count) for name, count in self.counters.items()},
             "stereo_unpaired_dropped": str(self.pairer.dropped),
             "feature_cache_frames": str(len(self.pipeline.cache)),
+            "feature_cache_hits": str(self.pipeline.cache.hits),
+            "extractions": str(self.pipeline.cache.misses),
             "backend": self.pipeline.backend,
         }
         dropping = self.counters["dropped_overload"] > 0

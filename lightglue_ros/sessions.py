@@ -73,9 +73,6 @@ class OrtSession:
             return
         raise ModelError(f"no execution provider could load {model_path}: " + "; ".join(failures))
 
-    def input_names(self) -> list[str]:
-        return [i.name for i in self._session.get_inputs()]
-
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
 
