@@ -47,6 +47,10 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
+def _seconds_to_ns(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
 def _nanoseconds(stamp: Any) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
@@ -58,7 +62,8 @@ class MatcherNode(Node):
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
         self.params = validate({spec.name: self.get_parameter(spec.name).value for spec in PARAMS})
         self.pipeline = MatchingPipeline.from_params(self.params, log=self.get_logger().warning)
-        self.pairer: StereoPairer[tuple[Any, np.ndarray, str]] = StereoPairer(int(self.params["stereo_slop"] * 1e9))
+        slop_ns = _seconds_to_ns(self.params["stereo_slop"])
+        self.pairer: StereoPairer[tuple[Any, np.ndarray, str]] = StereoPairer(slop_ns)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.matches_pub = self.create_publisher(PointCloud2, "lightglue/matches", 10)
@@ -66,7 +71,7 @@ class MatcherNode(Node):
         self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-        self.counters = {"received": 0, "processed": 0, "dropped_overload": 0, "bad_frames": 0, "pairs": 0}
+        self.counters = {"received": 0, "pairs": 0, "dropped_overload": 0, "bad_frames": 0}
         self.arrivals: deque[float] = deque(maxlen=100)
         self.recent_matches: deque[int] = deque(maxlen=100)
         self.last_timings: dict[str, float] = {}
@@ -105,7 +110,7 @@ class MatcherNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         self.params = changed
         self.pipeline.matcher.match_threshold = changed["match_threshold"]
-        self.pairer.slop_ns = int(changed["stereo_slop"] * 1e9)
+        self.pairer.slop_ns = _seconds_to_ns(changed["stereo_slop"])
         return SetParametersResult(successful=True)
 
     def _on_image(self, topic: str, msg: Any) -> None:
@@ -175,7 +180,6 @@ class MatcherNode(Node):
         other_stamp = type(header.stamp)(sec=other.stamp_ns // 1_000_000_000, nanosec=other.stamp_ns % 1_000_000_000)
         points0, points1 = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
         self.matches_pub.publish(encode_matches(header, other_stamp, points0, points1, m, result.matches.scores))
-        self.counters["processed"] += 1
         self.counters["pairs"] += 1
         self.recent_matches.append(len(m))
         self.last_timings = result.timings_ms

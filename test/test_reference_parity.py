@@ -11,29 +11,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from kornia import feature as kornia_feature
 
 from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.preprocess import prepare
-from lightglue_ros_tools.lightglue_model import LIGHTGLUE_LAYERS
 from lightglue_ros_tools.models import build_models
+from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue
 from lightglue_ros_tools.verify import match_agreement, shared_keypoints, torch_features
-from lightglue_ros_tools.weights import load_lightglue_state, resolve_weights
+from lightglue_ros_tools.weights import resolve_weights
 
 from .conftest import make_pipeline
 
 
 def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
     """kornia DISK on the same resized image the runtime feeds its model."""
-    weights, _ = resolve_weights("disk", None, None)
-    disk = kornia_feature.DISK()
-    disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
     model_input = prepare(image, "rgb8", manifest.input, long_side)
     w, h = model_input.content_size[0]
     tensor = torch.from_numpy(model_input.tensor[:, :, :h, :w])
     with torch.no_grad():
-        f = disk.eval()(tensor, n=manifest.max_keypoints, pad_if_not_divisible=True)[0]
+        f = kornia_disk()(tensor, n=manifest.max_keypoints, pad_if_not_divisible=True)[0]
     return Features(
         model_input.to_original_pixels(f.keypoints.numpy()),
         f.detection_scores.numpy(),
@@ -44,11 +40,9 @@ def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) 
 
 def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1) -> np.ndarray:
     """Full-depth kornia LightGlue (adaptive depth and width off) with the given checkpoint."""
-    matcher = kornia_feature.LightGlue(
-        features=None, input_dim=input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
+    matcher = kornia_lightglue(
+        lightglue_weights, input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
     )
-    result = matcher.load_state_dict(load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), strict=False)
-    assert not [k for k in result.missing_keys if k in dict(matcher.named_parameters())]
     data = {
         f"image{i}": {
             "keypoints": torch.from_numpy(f.keypoints[None]),
@@ -58,7 +52,7 @@ def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features
         for i, f in enumerate((f0, f1))
     }
     with torch.no_grad():
-        return matcher.eval()(data)["matches"][0].numpy()
+        return matcher(data)["matches"][0].numpy()
 
 
 def assert_same_features(ours: Features, reference: Features, descriptor_atol: float) -> None:

