@@ -42,6 +42,22 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
+class AdaptiveParts:
+    """LightGlue exported in parts for adaptive depth and width: encoder, one model per layer, one head per layer."""
+
+    encoder: str
+    layers: list[str]
+    heads: list[str]
+
+    def files(self) -> dict[str, str]:
+        """Role name -> file, the roles also naming the TensorRT engines."""
+        roles = {"encoder": self.encoder}
+        roles.update({f"layer{i}": f for i, f in enumerate(self.layers)})
+        roles.update({f"head{i}": f for i, f in enumerate(self.heads)})
+        return roles
+
+
+@dataclass(frozen=True)
 class Manifest:
     extractor: str
     descriptor_dim: int
@@ -54,6 +70,7 @@ class Manifest:
     exporter_version: str
     weights: dict[str, dict[str, str]] = field(default_factory=dict)
     engines: dict[str, EngineInfo] = field(default_factory=dict)
+    adaptive: AdaptiveParts | None = None
     version: int = MANIFEST_VERSION
 
     def write(self, folder: Path) -> Path:
@@ -76,6 +93,7 @@ class Manifest:
                 )
             raw["input"] = InputPolicy(**raw["input"])
             raw["engines"] = {k: EngineInfo(**v) for k, v in raw.get("engines", {}).items()}
+            raw["adaptive"] = AdaptiveParts(**raw["adaptive"]) if raw.get("adaptive") else None
             manifest = cls(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"{path} is not a valid manifest: {exc}") from exc

@@ -1,11 +1,25 @@
-"""Two Features -> Matches with the LightGlue model, filtered as LightGlue does."""
+"""Two Features -> Matches with LightGlue, full depth or adaptive, filtered as LightGlue does.
+
+Adaptive depth and width follow the LightGlue paper: after each layer but the
+last, a token-confidence head says how sure every point is; the matcher stops
+once more than ``depth_confidence`` of all points are confident, and drops
+points that are confidently unmatchable (matchability below
+``1 - width_confidence``) before the next layer. The decisions run here in
+numpy between per-layer models, so they work on every backend.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
+from .errors import ConfigError
 from .features import Features, Matches
 from .sessions import Session
+
+LIGHTGLUE_LAYERS = 9  # of the released LightGlue weights
 
 
 def filter_matches(
@@ -20,26 +34,120 @@ def filter_matches(
     return Matches(matches.reshape(-1, 2), probability[keep].astype(np.float32))
 
 
-class LightGlueMatcher:
-    """Full LightGlue over two cached feature sets; ``match_threshold`` may change at run time."""
+def confidence_threshold(layer: int, layers: int) -> float:
+    """Token confidence a point needs after ``layer`` to count as settled (stricter for early layers)."""
+    return min(1.0, 0.8 + 0.1 * math.exp(-4.0 * layer / layers))
 
-    def __init__(self, session: Session, match_threshold: float) -> None:
-        self.session = session
+
+@dataclass(frozen=True)
+class AdaptiveSessions:
+    """The per-part sessions of an adaptive export (see ``Manifest.adaptive``)."""
+
+    encoder: Session
+    layers: list[Session]
+    heads: list[Session]
+
+
+class LightGlueMatcher:
+    """LightGlue over two cached feature sets.
+
+    ``match_threshold``, ``depth_confidence`` and ``width_confidence`` may change
+    at run time (``configure``). With both confidences <= 0 the single
+    full-depth model runs; otherwise the per-layer parts. ``last_depth`` and
+    ``last_pruned`` (layers run, points dropped) describe the last call, for
+    diagnostics and the benchmark.
+    """
+
+    def __init__(
+        self,
+        full: Session,
+        parts: AdaptiveSessions | None,
+        match_threshold: float,
+        depth_confidence: float = -1.0,
+        width_confidence: float = -1.0,
+    ) -> None:
+        self.session = full
+        self.parts = parts
         self.match_threshold = match_threshold
+        self.last_depth = self.last_pruned = 0
+        self.configure(depth_confidence, width_confidence)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.depth_confidence > 0 or self.width_confidence > 0
+
+    def configure(self, depth_confidence: float, width_confidence: float) -> None:
+        if (depth_confidence > 0 or width_confidence > 0) and self.parts is None:
+            raise ConfigError(
+                f"depth_confidence={depth_confidence} / width_confidence={width_confidence} need the adaptive "
+                "parts, which these models lack: re-export them, or set both parameters to -1"
+            )
+        self.depth_confidence = depth_confidence
+        self.width_confidence = width_confidence
 
     def __call__(self, features0: Features, features1: Features) -> Matches:
+        self.last_depth = self.last_pruned = 0
         if len(features0) == 0 or len(features1) == 0:
             return Matches.empty()
+        if self.adaptive:
+            return self._adaptive(features0, features1)
         out = self.session.run(
             {
                 "keypoints0": features0.keypoints[None],
                 "keypoints1": features1.keypoints[None],
                 "descriptors0": features0.descriptors[None],
                 "descriptors1": features1.descriptors[None],
-                "image_size0": np.array([features0.image_size], np.float32),
-                "image_size1": np.array([features1.image_size], np.float32),
+                "image_size0": _image_size(features0),
+                "image_size1": _image_size(features1),
             }
         )
+        self.last_depth = LIGHTGLUE_LAYERS
+        return self._filter(out)
+
+    def _filter(self, out: dict[str, np.ndarray]) -> Matches:
         return filter_matches(
             out["best_index0"][0], out["best_log_score0"][0], out["best_index1"][0], self.match_threshold
         )
+
+    def _adaptive(self, features0: Features, features1: Features) -> Matches:
+        parts = self.parts
+        layers = len(parts.layers)
+        state = {}
+        for i, f in enumerate((features0, features1)):
+            encoded = parts.encoder.run(
+                {"keypoints": f.keypoints[None], "descriptors": f.descriptors[None], "image_size": _image_size(f)}
+            )
+            state[f"desc{i}"], state[f"enc{i}"] = encoded["desc"], encoded["encoding"]
+        kept = [np.arange(len(features0)), np.arange(len(features1))]
+        total = len(features0) + len(features1)
+        for layer, session in enumerate(parts.layers):
+            out = session.run(state)
+            state["desc0"], state["desc1"] = out["next_desc0"], out["next_desc1"]
+            if layer == layers - 1:
+                break
+            threshold = confidence_threshold(layer, layers)
+            confidence = (out["confidence0"][0], out["confidence1"][0])
+            if self.depth_confidence > 0:
+                unsure = sum(int((c < threshold).sum()) for c in confidence)
+                if 1.0 - unsure / total > self.depth_confidence:
+                    break
+            if self.width_confidence > 0:
+                for i in (0, 1):
+                    keep = out[f"matchability{i}"][0] > 1.0 - self.width_confidence
+                    if self.depth_confidence > 0:
+                        keep |= confidence[i] <= threshold  # points still in doubt are never dropped
+                    kept[i] = kept[i][keep]
+                    state[f"desc{i}"] = state[f"desc{i}"][:, keep]
+                    state[f"enc{i}"] = state[f"enc{i}"][..., keep, :]
+                self.last_pruned = total - len(kept[0]) - len(kept[1])
+                if min(len(k) for k in kept) == 0:
+                    self.last_depth = layer + 1
+                    return Matches.empty()
+        self.last_depth = layer + 1
+        matches = self._filter(parts.heads[layer].run({"desc0": state["desc0"], "desc1": state["desc1"]}))
+        pairs = np.stack([kept[0][matches.matches[:, 0]], kept[1][matches.matches[:, 1]]], -1)
+        return Matches(pairs.reshape(-1, 2), matches.scores)
+
+
+def _image_size(features: Features) -> np.ndarray:
+    return np.array([features.image_size], np.float32)

@@ -106,6 +106,7 @@ class MatcherNode(Node):
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         try:
             changed = validate({**self.params, **{p.name: p.value for p in parameters}})
+            self.pipeline.matcher.configure(changed["depth_confidence"], changed["width_confidence"])
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.params = changed
@@ -195,6 +196,8 @@ class MatcherNode(Node):
             **{f"{stage}_ms": f"{ms:.1f}" for stage, ms in self.last_timings.items()},
             "matches_last": str(self.recent_matches[-1] if self.recent_matches else 0),
             "matches_mean": f"{np.mean(self.recent_matches):.1f}" if self.recent_matches else "0",
+            "lightglue_layers_last": str(self.pipeline.matcher.last_depth),
+            "points_pruned_last": str(self.pipeline.matcher.last_pruned),
             **{name: str(count) for name, count in self.counters.items()},
             "stereo_unpaired_dropped": str(self.pairer.dropped),
             "feature_cache_frames": str(len(self.pipeline.cache)),

@@ -63,6 +63,22 @@ PARAMS: tuple[ParamSpec, ...] = (
         maximum=1.0,
         read_only=False,
     ),
+    ParamSpec(
+        "depth_confidence",
+        0.95,
+        "adaptive depth: stop after the layer where this share of points is confident (<= 0: all 9 layers)",
+        minimum=-1.0,
+        maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "width_confidence",
+        0.99,
+        "adaptive width: drop points whose matchability is below 1 - this between layers (<= 0: keep all)",
+        minimum=-1.0,
+        maximum=1.0,
+        read_only=False,
+    ),
     ParamSpec("feature_cache_size", 8, "frames whose features are kept", minimum=2, maximum=4096),
     ParamSpec(
         "stereo_slop",

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelError
+from .errors import ConfigError, InputError, ModelError
 from .extractor import FeatureExtractor
 from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Matches
 from .manifest import Manifest
-from .matcher import LightGlueMatcher
+from .matcher import AdaptiveSessions, LightGlueMatcher
 from .pairing import ConsecutivePairer
 from .sessions import OrtSession, Session
 
@@ -48,24 +48,46 @@ class StageTimer:
             self.last_ms[stage] = (time.perf_counter() - start) * 1e3
 
 
-def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, Session, Session]:
-    """Load the manifest, check it against the parameters and open both model sessions."""
+def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, dict[str, Session]]:
+    """Load the manifest, check it against the parameters and open a session per model role.
+
+    Roles: ``extractor``, ``matcher`` (full depth) and, when exported, the
+    adaptive parts ``encoder``, ``layer<i>``, ``head<i>``.
+    """
     model_dir = Path(params["model_dir"])
     manifest = Manifest.read(model_dir)
     manifest.check_extractor(params["extractor"], model_dir)
+    files = {"extractor": manifest.extractor_file, "matcher": manifest.matcher_file}
+    files.update(manifest.adaptive.files() if manifest.adaptive else {})
     if params["backend"] == "tensorrt":
         from .tensorrt_session import TensorRTSession
 
-        return manifest, *(
-            TensorRTSession.from_manifest(model_dir, manifest, role) for role in ("extractor", "matcher")
-        )
+        return manifest, {role: TensorRTSession.from_manifest(model_dir, manifest, role) for role in files}
     cache = Path(params["engine_cache_dir"] or model_dir / "trt_cache")
     fp16 = manifest.precision == "fp16"
-    sessions = [
-        OrtSession(model_dir / name, params["providers"], params["threads"], cache, fp16, log)
-        for name in (manifest.extractor_file, manifest.matcher_file)
-    ]
-    return manifest, sessions[0], sessions[1]
+    return manifest, {
+        role: OrtSession(model_dir / name, params["providers"], params["threads"], cache, fp16, log)
+        for role, name in files.items()
+    }
+
+
+def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[str, Any]) -> LightGlueMatcher:
+    parts = None
+    if manifest.adaptive is not None:
+        layers = range(len(manifest.adaptive.layers))
+        parts = AdaptiveSessions(
+            sessions["encoder"], [sessions[f"layer{i}"] for i in layers], [sessions[f"head{i}"] for i in layers]
+        )
+    try:
+        return LightGlueMatcher(
+            sessions["matcher"],
+            parts,
+            params["match_threshold"],
+            params["depth_confidence"],
+            params["width_confidence"],
+        )
+    except ConfigError as exc:
+        raise ModelError(f"models in '{params['model_dir']}': {exc}") from exc
 
 
 class MatchingPipeline:
@@ -78,16 +100,16 @@ class MatchingPipeline:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], log: Callable[[str], None] = print) -> MatchingPipeline:
-        manifest, extractor_session, matcher_session = make_sessions(params, log)
+        manifest, sessions = make_sessions(params, log)
         if params["max_keypoints"] > manifest.max_keypoints:
             raise ModelError(
                 f"parameter max_keypoints={params['max_keypoints']} exceeds the {manifest.max_keypoints} keypoints "
                 f"the models in '{params['model_dir']}' were exported with"
             )
-        extractor = FeatureExtractor(extractor_session, manifest, params["resize_long_side"], params["max_keypoints"])
-        return cls(
-            extractor, LightGlueMatcher(matcher_session, params["match_threshold"]), params["feature_cache_size"]
+        extractor = FeatureExtractor(
+            sessions["extractor"], manifest, params["resize_long_side"], params["max_keypoints"]
         )
+        return cls(extractor, make_matcher(manifest, sessions, params), params["feature_cache_size"])
 
     @property
     def backend(self) -> str:

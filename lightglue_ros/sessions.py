@@ -49,6 +49,9 @@ class OrtSession:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
+        # Idle pool threads must not spin: the pipeline runs many sessions back to back
+        # (extractor, encoder, layers, head), and a spinning pool steals the cores the next one needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         failures = []
         for name in providers:

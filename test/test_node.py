@@ -66,8 +66,15 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
         assert len(cloud) >= 100
         assert homography_inliers(points0, points1, truth, 3) >= 0.95
 
+    def layers_last() -> int:
+        reports = ros.diagnostics_of("/cons/lightglue_matcher")
+        return int(reports[-1]["lightglue_layers_last"]) if reports else 0
+
+    assert ros.spin_until(lambda: 1 <= layers_last() < 9, 10)  # adaptive LightGlue stopped early
+
     # Runtime change through the parameter service, as `ros2 param set` does.
     assert [r.successful for r in ros.set_parameters("/cons/lightglue_matcher", match_threshold=0.9)] == [True]
+    assert ros.set_parameters("/cons/lightglue_matcher", depth_confidence=-1.0, width_confidence=-1.0)[0].successful
     rejected = ros.set_parameters("/cons/lightglue_matcher", resize_long_side=640)[0]
     assert not rejected.successful and "read-only" in rejected.reason
     assert not ros.set_parameters("/cons/lightglue_matcher", match_threshold=1.5)[0].successful
@@ -75,6 +82,7 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
     assert ros.spin_until(lambda: len(matches) >= 4, 30)
     strict = decode_matches(matches[3])
     assert np.all(strict["score"] > 0.9) and 0 < len(strict) < len(decode_matches(matches[2]))
+    assert ros.spin_until(lambda: layers_last() == 9, 10)  # all layers once adaptivity is off
 
     # Bad frames are logged with topic and reason; the next good frame is still served.
     for k, bad in ((11, image_msg(np.zeros((240, 160, 2), np.uint8), "yuv422", 11, "cam")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -30,10 +32,11 @@ def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, moto
     frames, _ = homography_sequence(motorcycle[0], 10, size=(320, 240))
     pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256)
     pipeline.extractor.session = CountingSession(pipeline.extractor.session)
-    pipeline.matcher.session = CountingSession(pipeline.matcher.session)
+    heads = [CountingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
+    pipeline.matcher.parts = dataclasses.replace(pipeline.matcher.parts, heads=heads)
     results = [pipeline.process_consecutive(FrameKey(k, "cam"), f, "rgb8") for k, f in enumerate(frames)]
     assert pipeline.extractor.session.calls == 10
-    assert pipeline.matcher.session.calls == 9
+    assert sum(head.calls for head in heads) == 9
     assert all(len(r.matches) > 50 for r in results[1:])
     assert len(pipeline.cache) <= pipeline.cache.capacity
 

@@ -16,7 +16,7 @@ from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.preprocess import prepare
 from lightglue_ros_tools.models import build_models
-from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue
+from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue, kornia_match
 from lightglue_ros_tools.verify import match_agreement, shared_keypoints, torch_features
 from lightglue_ros_tools.weights import resolve_weights
 
@@ -43,16 +43,7 @@ def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features
     matcher = kornia_lightglue(
         lightglue_weights, input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
     )
-    data = {
-        f"image{i}": {
-            "keypoints": torch.from_numpy(f.keypoints[None]),
-            "descriptors": torch.from_numpy(f.descriptors[None]),
-            "image_size": torch.tensor([f.image_size]),
-        }
-        for i, f in enumerate((f0, f1))
-    }
-    with torch.no_grad():
-        return matcher(data)["matches"][0].numpy()
+    return kornia_match(matcher, f0, f1)[0]
 
 
 def assert_same_features(ours: Features, reference: Features, descriptor_atol: float) -> None:
@@ -77,7 +68,7 @@ def test_disk_extractor_matches_kornia(disk_model_dir, motorcycle, long_side):
 
 
 def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0)
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, depth_confidence=-1.0, width_confidence=-1.0)
     f0, f1 = (pipeline.extractor(image, "rgb8") for image in motorcycle[:2])
     ours = pipeline.matcher(f0, f1).matches
     _, lightglue_weights = resolve_weights("disk", None, None)
@@ -87,7 +78,14 @@ def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
 
 
 def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoint_weights, motorcycle):
-    pipeline = make_pipeline(superpoint_model_dir, extractor="superpoint", max_keypoints=512, resize_long_side=640)
+    pipeline = make_pipeline(
+        superpoint_model_dir,
+        extractor="superpoint",
+        max_keypoints=512,
+        resize_long_side=640,
+        depth_confidence=-1.0,
+        width_confidence=-1.0,
+    )
     manifest = pipeline.extractor.manifest
     extractor, _ = build_models("superpoint", manifest.max_keypoints, *superpoint_weights)
     features = []

@@ -2,7 +2,8 @@
 
 Writes ``DIR/<extractor>.onnx`` (one image in, fixed-count features out),
 ``DIR/<extractor>_lightglue.onnx`` (two feature sets with dynamic keypoint
-counts in, best candidates out) and ``DIR/manifest.json``.
+counts in, best candidates out), the same LightGlue in parts for adaptive
+depth and width (``DIR/adaptive/``) and ``DIR/manifest.json``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from lightglue_ros.manifest import EXTRACTORS, Manifest
+from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, Manifest
 
 from . import __version__
+from .lightglue_model import LIGHTGLUE_LAYERS, EncoderPart, LayerPart, LightGlue
 from .models import SPECS, build_models, input_policy
 from .weights import WeightsError, download_superpoint, resolve_weights, sha256_of
 
@@ -75,16 +77,19 @@ def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path,
     _export(model, (image, size), path, (["image", "image_size"], EXTRACTOR_OUTPUTS), axes, opset)
 
 
+def _example_features(count: int, descriptor_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    keypoints = torch.rand(1, count, 2) * 500
+    descriptors = torch.nn.functional.normalize(torch.randn(1, count, descriptor_dim), dim=-1)
+    return keypoints, descriptors, torch.tensor([[640.0, 480.0]])
+
+
+def _keypoint_axes(names: dict[str, int], image: int) -> dict[str, dict[int, str]]:
+    return {name: {axis: f"num_keypoints{image}"} for name, axis in names.items()}
+
+
 def export_matcher(matcher: torch.nn.Module, descriptor_dim: int, path: Path, opset: int) -> None:
-    n0, n1 = 300, 280
-    inputs = (
-        torch.rand(1, n0, 2) * 500,
-        torch.rand(1, n1, 2) * 500,
-        torch.nn.functional.normalize(torch.randn(1, n0, descriptor_dim), dim=-1),
-        torch.nn.functional.normalize(torch.randn(1, n1, descriptor_dim), dim=-1),
-        torch.tensor([[640.0, 480.0]]),
-        torch.tensor([[640.0, 480.0]]),
-    )
+    (k0, d0, s0), (k1, d1, s1) = _example_features(300, descriptor_dim), _example_features(280, descriptor_dim)
+    inputs = (k0, k1, d0, d1, s0, s1)
     axes = {
         "keypoints0": {1: "num_keypoints0"},
         "keypoints1": {1: "num_keypoints1"},
@@ -95,6 +100,41 @@ def export_matcher(matcher: torch.nn.Module, descriptor_dim: int, path: Path, op
         "best_index1": {1: "num_keypoints1"},
     }
     _export(matcher, inputs, path, (MATCHER_INPUTS, MATCHER_OUTPUTS), axes, opset)
+
+
+def export_adaptive_parts(
+    matcher: LightGlue, descriptor_dim: int, folder: Path, prefix: str, opset: int
+) -> AdaptiveParts:
+    """Encoder, layers and heads of ``matcher`` as separate ONNX models under ``folder/adaptive``."""
+    (folder / "adaptive").mkdir(exist_ok=True)
+    parts = AdaptiveParts(
+        encoder=f"adaptive/{prefix}_encoder.onnx",
+        layers=[f"adaptive/{prefix}_layer{i}.onnx" for i in range(LIGHTGLUE_LAYERS)],
+        heads=[f"adaptive/{prefix}_head{i}.onnx" for i in range(LIGHTGLUE_LAYERS)],
+    )
+    keypoints, descriptors, size = _example_features(300, descriptor_dim)
+    axes = _keypoint_axes({"keypoints": 1, "descriptors": 1, "desc": 1, "encoding": 3}, 0)
+    names = (["keypoints", "descriptors", "image_size"], ["desc", "encoding"])
+    _export(EncoderPart(matcher), (keypoints, descriptors, size), folder / parts.encoder, names, axes, opset)
+    with torch.no_grad():
+        desc0, enc0 = matcher.encode(keypoints, descriptors, size)
+        desc1, enc1 = desc0[:, :280], enc0[..., :280, :]
+    pair_axes = {**_keypoint_axes({"desc0": 1, "enc0": 3}, 0), **_keypoint_axes({"desc1": 1, "enc1": 3}, 1)}
+    point_outputs = ["confidence0", "confidence1", "matchability0", "matchability1"]  # LayerPart's order
+    point_axes = {name: {1: f"num_keypoints{name[-1]}"} for name in point_outputs}
+    for i, file in enumerate(parts.layers):
+        last = i == LIGHTGLUE_LAYERS - 1
+        outputs = ["next_desc0", "next_desc1"] + ([] if last else point_outputs)  # ONNX names must differ
+        names = (["desc0", "desc1", "enc0", "enc1"], outputs)
+        axes = {**pair_axes, **_keypoint_axes({"next_desc0": 1}, 0), **_keypoint_axes({"next_desc1": 1}, 1)}
+        axes.update({} if last else point_axes)
+        _export(LayerPart(matcher, i), (desc0, desc1, enc0, enc1), folder / file, names, axes, opset)
+    head_axes = {**_keypoint_axes({"desc0": 1, "best_index0": 1, "best_log_score0": 1}, 0)}
+    head_axes.update(_keypoint_axes({"desc1": 1, "best_index1": 1}, 1))
+    for i, file in enumerate(parts.heads):
+        names = (["desc0", "desc1"], MATCHER_OUTPUTS)
+        _export(matcher.log_assignment[i], (desc0, desc1), folder / file, names, head_axes, opset)
+    return parts
 
 
 def run(args: argparse.Namespace) -> Manifest:
@@ -110,10 +150,12 @@ def run(args: argparse.Namespace) -> Manifest:
     args.output.mkdir(parents=True, exist_ok=True)
     extractor_file, matcher_file = f"{args.extractor}.onnx", f"{args.extractor}_lightglue.onnx"
     export_extractor(extractor, args.extractor, policy, args.output / extractor_file, args.opset)
-    export_matcher(matcher, SPECS[args.extractor].descriptor_dim, args.output / matcher_file, args.opset)
+    descriptor_dim = SPECS[args.extractor].descriptor_dim
+    export_matcher(matcher, descriptor_dim, args.output / matcher_file, args.opset)
+    adaptive = export_adaptive_parts(matcher, descriptor_dim, args.output, f"{args.extractor}_lightglue", args.opset)
     manifest = Manifest(
         extractor=args.extractor,
-        descriptor_dim=SPECS[args.extractor].descriptor_dim,
+        descriptor_dim=descriptor_dim,
         max_keypoints=args.max_keypoints,
         input=policy,
         extractor_file=extractor_file,
@@ -125,9 +167,10 @@ def run(args: argparse.Namespace) -> Manifest:
             "extractor": {"file": weights.name, "sha256": sha256_of(weights)},
             "lightglue": {"file": lightglue_weights.name, "sha256": sha256_of(lightglue_weights)},
         },
+        adaptive=adaptive,
     )
     manifest.write(args.output)
-    print(f"wrote {args.output / extractor_file}, {args.output / matcher_file}")
+    print(f"wrote {args.output / extractor_file}, {args.output / matcher_file} and {args.output / 'adaptive'}/")
 
     if args.verify:
         from .verify import verify_export

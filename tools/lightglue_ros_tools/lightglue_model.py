@@ -5,6 +5,11 @@ fused kernels, no einsum ellipses), no data-dependent control flow, and the
 match read-out ends at per-point best candidates (TopK k=1) so mutual check and
 threshold happen in the runtime where the threshold can change live.
 Keypoints are normalised by the long image edge, exactly as LightGlue trains.
+
+For adaptive depth and width the same weights are also exported in parts
+(encoder, one model per layer with its confidence heads, one assignment head
+per layer), so the runtime can stop after any layer and prune points between
+layers without control flow in the graph.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightglue_ros.matcher import LIGHTGLUE_LAYERS
+
 LIGHTGLUE_DIM = 256
 LIGHTGLUE_HEADS = 4
-LIGHTGLUE_LAYERS = 9
 
 
 def normalize_keypoints(keypoints: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
@@ -173,3 +179,46 @@ class LightGlue(nn.Module):
         for layer in self.transformers:
             desc0, desc1 = layer(desc0, desc1, enc0, enc1)
         return self.log_assignment[-1](desc0, desc1)
+
+
+class EncoderPart(nn.Module):
+    """One image's features -> projected descriptors and rotary table (runs per image)."""
+
+    def __init__(self, lightglue: LightGlue) -> None:
+        super().__init__()
+        self.lightglue = lightglue
+
+    def forward(
+        self, keypoints: torch.Tensor, descriptors: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lightglue.encode(keypoints, descriptors, image_size)
+
+
+class LayerPart(nn.Module):
+    """Transformer layer ``index``; all but the last also give token confidence and matchability per point.
+
+    Those two drive the runtime's exit decision (depth) and point pruning (width).
+    """
+
+    def __init__(self, lightglue: LightGlue, index: int) -> None:
+        super().__init__()
+        self.layer = lightglue.transformers[index]
+        self.last = index == LIGHTGLUE_LAYERS - 1
+        if not self.last:
+            self.confidence = lightglue.token_confidence[index]
+            self.matchability = lightglue.log_assignment[index].matchability
+
+    def forward(
+        self, desc0: torch.Tensor, desc1: torch.Tensor, enc0: torch.Tensor, enc1: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        desc0, desc1 = self.layer(desc0, desc1, enc0, enc1)
+        if self.last:
+            return desc0, desc1
+        return (
+            desc0,
+            desc1,
+            self.confidence(desc0),
+            self.confidence(desc1),
+            torch.sigmoid(self.matchability(desc0)).squeeze(-1),
+            torch.sigmoid(self.matchability(desc1)).squeeze(-1),
+        )

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from kornia import feature as kornia_feature
+
+from lightglue_ros.features import Features
 
 from .lightglue_model import LIGHTGLUE_LAYERS
 from .weights import WeightsError, load_lightglue_state, resolve_weights
@@ -30,3 +33,18 @@ def kornia_lightglue(lightglue_weights: Path, input_dim: int, **conf: float) -> 
     if missing:
         raise WeightsError(f"{lightglue_weights} leaves kornia LightGlue weights unset: {missing[:5]}")
     return matcher.eval()
+
+
+def kornia_match(matcher: kornia_feature.LightGlue, f0: Features, f1: Features) -> tuple[np.ndarray, int]:
+    """Matches (K, 2) of kornia LightGlue on two of our feature sets, and the layer count it ran."""
+    data = {
+        f"image{i}": {
+            "keypoints": torch.from_numpy(f.keypoints[None]),
+            "descriptors": torch.from_numpy(f.descriptors[None]),
+            "image_size": torch.tensor([f.image_size]),
+        }
+        for i, f in enumerate((f0, f1))
+    }
+    with torch.no_grad():
+        out = matcher(data)
+    return out["matches"][0].numpy(), int(out["stop"])

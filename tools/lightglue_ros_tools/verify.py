@@ -75,7 +75,7 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
     ort_extractor = FeatureExtractor(
         OrtSession(folder / manifest.extractor_file, ["cpu"]), manifest, VERIFY_LONG_SIDE, manifest.max_keypoints
     )
-    ort_matcher = LightGlueMatcher(OrtSession(folder / manifest.matcher_file, ["cpu"]), 0.1)
+    ort_matcher = LightGlueMatcher(OrtSession(folder / manifest.matcher_file, ["cpu"]), None, 0.1)
     onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
     ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
     problems = []
