@@ -101,6 +101,12 @@ class Manifest:
             raise ModelError(f"{path}: unknown extractor '{manifest.extractor}', expected one of {EXTRACTORS}")
         return manifest
 
+    def model_files(self) -> dict[str, str]:
+        """Role -> ONNX file: ``extractor``, ``matcher`` (full depth) and the adaptive parts when exported."""
+        files = {"extractor": self.extractor_file, "matcher": self.matcher_file}
+        files.update(self.adaptive.files() if self.adaptive else {})
+        return files
+
     def check_extractor(self, configured: str, folder: Path) -> None:
         if configured != self.extractor:
             raise ModelError(

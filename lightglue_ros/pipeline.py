@@ -57,8 +57,7 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
     model_dir = Path(params["model_dir"])
     manifest = Manifest.read(model_dir)
     manifest.check_extractor(params["extractor"], model_dir)
-    files = {"extractor": manifest.extractor_file, "matcher": manifest.matcher_file}
-    files.update(manifest.adaptive.files() if manifest.adaptive else {})
+    files = manifest.model_files()
     if params["backend"] == "tensorrt":
         from .tensorrt_session import TensorRTSession
 

@@ -77,7 +77,7 @@ class TensorRTSession:
                 f"{info.file} was built for {info.gpu} with TensorRT {info.tensorrt_version}, this machine has "
                 f"{gpu} with TensorRT {version}: rebuild with lightglue-ros-export --engine"
             )
-        keypoint_range = (info.min_keypoints, info.max_keypoints) if role == "matcher" else None
+        keypoint_range = None if role == "extractor" else (info.min_keypoints, info.max_keypoints)
         return cls(folder / info.file, keypoint_range)
 
     def _device_buffer(self, name: str, nbytes: int) -> int:
@@ -93,9 +93,9 @@ class TensorRTSession:
         cudart, copy_in, copy_out = self._cudart, 1, 2  # cudaMemcpyHostToDevice, DeviceToHost
         if self._keypoint_range is not None:
             low, high = self._keypoint_range
-            for name in ("keypoints0", "keypoints1"):
-                if not low <= inputs[name].shape[1] <= high:
-                    raise InputError(f"{inputs[name].shape[1]} keypoints outside the engine profile [{low}, {high}]")
+            for name, array in inputs.items():  # (..., keypoints, channels) inputs; image sizes are 2-D
+                if array.ndim >= 3 and not low <= array.shape[-2] <= high:
+                    raise InputError(f"{name}: {array.shape[-2]} keypoints outside the engine profile [{low}, {high}]")
         hosts = {n: np.ascontiguousarray(inputs[n], dtype=self._dtypes[n]) for n in self._inputs}
         for name, array in hosts.items():
             self._context.set_input_shape(name, array.shape)

@@ -60,56 +60,79 @@ class DiskUnet(nn.Module):
         horizontals = dims[-2::-1]
         self.path_up = nn.ModuleList(_UpBlock(b, h, o) for b, h, o in zip(bottoms, horizontals, _UP))
 
-    def last_conv_input(self, image: torch.Tensor) -> torch.Tensor:
-        """Everything but the final convolution: the (1, C, H, W) map it would slide over, zero-padded."""
+    def last_conv_inputs(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """Everything but the final convolution: the maps it slides over, normalised and gated.
+
+        Its input is the concatenation [upsampled, skip]; norm and gate act per
+        channel, so the two halves are returned apart and the full-resolution
+        concatenation is never built. Returns [(1, C_up, H, W), (1, C_skip, H, W)].
+        """
         features = [image]
         for block in self.path_down:
             features.append(block(features[-1]))
         x = features[-1]
         for block, horizontal in zip(self.path_up[:-1], features[-2:0:-1]):
             x = block(x, horizontal)
-        last = self.path_up[-1]
-        upsampled = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        x = last.conv[:-1](torch.cat([upsampled, features[1]], 1))  # norm and gate; the conv is done by the caller
-        return F.pad(x, (_KERNEL // 2,) * 4)
+        norm, gate = self.path_up[-1].conv[0], self.path_up[-1].conv[1]
+        halves = [F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False), features[1]]
+        slopes = gate.weight.split([h.shape[1] for h in halves])
+        gated = []
+        for half, slope in zip(halves, slopes):
+            normed = F.instance_norm(half, eps=norm.eps)
+            gated.append(F.prelu(normed, slope))
+        return gated
 
     @property
     def last_conv(self) -> nn.Conv2d:
         return self.path_up[-1].conv[-1]
 
 
-def single_channel_conv(padded: torch.Tensor, conv: nn.Conv2d, channel: int) -> torch.Tensor:
-    """Output ``channel`` of ``conv`` everywhere, as a (H, W) map, from its zero-padded input.
+def _split_weight(conv: nn.Conv2d, channels: slice, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Kernel rows ``channels`` of ``conv`` split by input channel to match ``inputs``."""
+    return conv.weight[channels].split([x.shape[1] for x in inputs], dim=1)
+
+
+def single_channel_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channel: int) -> torch.Tensor:
+    """Output ``channel`` of a zero-padded k x k ``conv`` everywhere, as a (H, W) map.
 
     A one-channel k x k convolution leaves CPU kernels mostly idle (they
     vectorise over output channels), so it runs as a 1x1 convolution with one
-    output per kernel tap, whose k*k maps are shifted and summed.
+    output per kernel tap, whose k*k maps are zero-padded, shifted and summed.
     """
     k = conv.kernel_size[0]
-    weight = conv.weight[channel]  # (C, k, k)
-    taps = F.conv2d(padded, weight.reshape(weight.shape[0], k * k).transpose(0, 1)[..., None, None])[0]
-    height, width = padded.shape[-2] - k + 1, padded.shape[-1] - k + 1
+    taps = sum(
+        F.conv2d(x, w[0].reshape(w.shape[1], k * k).transpose(0, 1)[..., None, None])
+        for x, w in zip(inputs, _split_weight(conv, slice(channel, channel + 1), inputs))
+    )
+    taps = F.pad(taps, (k // 2,) * 4)[0]
+    height, width = inputs[0].shape[-2], inputs[0].shape[-1]
     total = conv.bias[channel]
     for t in range(k * k):
         total = total + taps[t, t // k : t // k + height, t % k : t % k + width]
     return total
 
 
-def sparse_conv(padded: torch.Tensor, conv: nn.Conv2d, channels: slice, indices: torch.Tensor, width: int):
-    """``conv`` output ``channels`` at flat pixel ``indices`` only, from its zero-padded input (1, C, H+2r, W+2r).
+def sparse_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channels: slice, indices: torch.Tensor) -> torch.Tensor:
+    """``conv`` output ``channels`` (out, N) at flat pixel ``indices`` only.
 
-    Gathers each point's k x k patch (one Gather, TensorRT-friendly) and applies
-    the kernel as one matrix product: (out, C*k*k) @ (C*k*k, N).
+    Gathers each point's k x k patch (one Gather per input, TensorRT-friendly)
+    and applies the kernel as a matrix product: (out, C*k*k) @ (C*k*k, N).
+    Valid keypoints are never within k//2 of the map edge (their window would
+    leave it), so no padding is needed; other slots are clamped inside and
+    their values are discarded by the caller.
     """
-    k = conv.kernel_size[0]
-    padded_width = padded.shape[-1]  # traced, not a constant: the model takes any image size
+    k, r = conv.kernel_size[0], conv.kernel_size[0] // 2
+    height, width = inputs[0].shape[-2], inputs[0].shape[-1]  # traced: the model takes any image size
+    y = torch.clamp(torch.div(indices, width, rounding_mode="floor"), r, height - 1 - r)
+    x = torch.clamp(indices % width, r, width - 1 - r)
     taps = torch.arange(k * k, dtype=torch.int64)
-    offsets = torch.div(taps, k, rounding_mode="floor") * padded_width + taps % k
-    origin = torch.div(indices, width, rounding_mode="floor") * padded_width + indices % width
-    flat = padded[0].reshape(padded.shape[1], -1)
-    patches = torch.index_select(flat, 1, (offsets[:, None] + origin[None, :]).reshape(-1))
-    weight = conv.weight[channels].reshape(conv.weight[channels].shape[0], -1)
-    return weight @ patches.reshape(-1, indices.shape[0]) + conv.bias[channels, None]
+    offsets = (torch.div(taps, k, rounding_mode="floor") - r) * width + taps % k - r
+    gather = (offsets[:, None] + (y * width + x)[None, :]).reshape(-1)
+    out = conv.bias[channels, None]
+    for inp, weight in zip(inputs, _split_weight(conv, channels, inputs)):
+        patches = torch.index_select(inp[0].reshape(inp.shape[1], -1), 1, gather)
+        out = out + weight.reshape(weight.shape[0], -1) @ patches.reshape(-1, indices.shape[0])
+    return out
 
 
 def strict_local_maxima(heatmap: torch.Tensor, window: int) -> torch.Tensor:
@@ -149,9 +172,9 @@ class DiskExtractor(nn.Module):
     def forward(
         self, image: torch.Tensor, image_size: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        padded = self.backbone.last_conv_input(image)
+        inputs = self.backbone.last_conv_inputs(image)
         conv = self.backbone.last_conv
-        heatmap = single_channel_conv(padded, conv, DISK_DESCRIPTOR_DIM)
+        heatmap = single_channel_conv(inputs, conv, DISK_DESCRIPTOR_DIM)
         height, width = heatmap.shape
         inside = valid_region_mask(height, width, image_size, border=0)
         # Outside the content counts as +inf so the strip next to it is never a maximum.
@@ -159,6 +182,6 @@ class DiskExtractor(nn.Module):
         keep = strict_local_maxima(heatmap_in, self.nms_window) & inside & (heatmap > self.detection_threshold)
         candidates = torch.where(keep, heatmap, torch.full_like(heatmap, float("-inf")))
         indices, keypoints, scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
-        sampled = sparse_conv(padded, conv, slice(0, DISK_DESCRIPTOR_DIM), indices, width).transpose(0, 1)
+        sampled = sparse_conv(inputs, conv, slice(0, DISK_DESCRIPTOR_DIM), indices).transpose(0, 1)
         sampled = F.normalize(sampled, p=2.0, dim=-1)
         return keypoints[None], scores[None], sampled[None], num_valid

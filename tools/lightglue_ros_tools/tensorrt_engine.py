@@ -1,8 +1,8 @@
 """``--engine``: build TensorRT engines from the exported ONNX models.
 
-The matcher gets an optimisation profile over the keypoint count so no count
-within it triggers a rebuild at run time; the extractor a profile over image
-sizes (or its fixed size). A timing cache beside the engines makes rebuilds
+The matcher and its adaptive parts get an optimisation profile over the
+keypoint count so no count within it triggers a rebuild at run time; the
+extractor a profile over image sizes (or its fixed size). A timing cache beside the engines makes rebuilds
 fast. GPU name and TensorRT version go into the manifest (checked at load).
 """
 
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from lightglue_ros.manifest import EngineInfo, Manifest
 from lightglue_ros.tensorrt_session import gpu_identity
@@ -34,16 +37,23 @@ def _extractor_profile(manifest: Manifest) -> dict[str, tuple[tuple[int, ...], .
     return {"image": ((1, c, side, side), (1, c, *opt), (1, c, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))}
 
 
-def _matcher_profile(manifest: Manifest, low: int, opt: int, high: int) -> dict[str, tuple[tuple[int, ...], ...]]:
-    d = manifest.descriptor_dim
+def _keypoint_profile(network, low: int, opt: int, high: int) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """Matcher-side models: every dynamic axis of every input is a keypoint count."""
     profile = {}
-    for i in (0, 1):
-        profile[f"keypoints{i}"] = ((1, low, 2), (1, opt, 2), (1, high, 2))
-        profile[f"descriptors{i}"] = ((1, low, d), (1, opt, d), (1, high, d))
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        profile[tensor.name] = tuple(tuple(n if d == -1 else d for d in tensor.shape) for n in (low, opt, high))
     return profile
 
 
-def build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool, timing_cache: Path) -> None:
+def _profile(network, role: str, manifest: Manifest, keypoints: tuple[int, int, int]) -> dict:
+    return _extractor_profile(manifest) if role == "extractor" else _keypoint_profile(network, *keypoints)
+
+
+def build_engine(
+    onnx_path: Path, engine_path: Path, profile_of: Callable[[Any], dict], fp16: bool, timing_cache: Path
+) -> None:
+    """Parse ``onnx_path``, build with the profile ``profile_of(network)`` gives, serialise to ``engine_path``."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -59,7 +69,7 @@ def build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool, 
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     optimisation = builder.create_optimization_profile()
-    for name, (low, opt, high) in profile.items():
+    for name, (low, opt, high) in profile_of(network).items():
         optimisation.set_shape(name, low, opt, high)
     config.add_optimization_profile(optimisation)
     serialized = builder.build_serialized_network(network, config)
@@ -80,12 +90,10 @@ def build_engines(folder: Path, manifest: Manifest, fp16: bool, keypoints: tuple
         raise ValueError(f"--engine-keypoints must satisfy 1 <= MIN <= OPT <= MAX, got {low} {opt} {high}")
     precision = "fp16" if fp16 else "fp32"
     engines = {}
-    for role, onnx_file, profile in (
-        ("extractor", manifest.extractor_file, _extractor_profile(manifest)),
-        ("matcher", manifest.matcher_file, _matcher_profile(manifest, low, opt, high)),
-    ):
-        engine_file = f"{Path(onnx_file).stem}_{precision}.engine"
-        build_engine(folder / onnx_file, folder / engine_file, profile, fp16, folder / TIMING_CACHE)
+    for role, onnx_file in manifest.model_files().items():
+        profile_of = partial(_profile, role=role, manifest=manifest, keypoints=(low, opt, high))
+        engine_file = f"{Path(onnx_file).with_suffix('')}_{precision}.engine"
+        build_engine(folder / onnx_file, folder / engine_file, profile_of, fp16, folder / TIMING_CACHE)
         engines[role] = EngineInfo(engine_file, gpu, version, low, opt, high)
         print(f"built {folder / engine_file} for {gpu}, TensorRT {version}")
     return dataclasses.replace(manifest, engines=engines)
