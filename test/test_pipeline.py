@@ -100,3 +100,23 @@ def test_every_encoding_gives_the_rgb8_features(disk_model_dir, motorcycle, enco
     ours = pipeline.extractor(converted, encoding)
     reference = pipeline.extractor(reference_source, "rgb8")
     np.testing.assert_allclose(ours.keypoints, reference.keypoints, atol=1e-3)
+
+
+def test_frames_with_few_detections_keep_only_real_keypoints(disk_model_dir, motorcycle):
+    """Uniform areas give few DISK maxima: the unused fixed-count slots are cut, never returned or matched."""
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=0)
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    textured = blank.copy()
+    textured[80:160, 100:220] = motorcycle[0][200:280, 300:420]
+    counts = []
+    for frame in (blank, textured):
+        features = pipeline.extractor(frame, "rgb8")
+        counts.append(len(features))
+        assert np.all(features.scores > 0) and np.all(np.isfinite(features.descriptors))
+        assert np.allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-5)
+        x, y = features.keypoints[:, 0], features.keypoints[:, 1]
+        assert x.min() >= 2 and x.max() <= 317 and y.min() >= 2 and y.max() <= 237  # never at the edge
+    assert counts[0] < 20 and counts[0] < counts[1] < 1024
+    assert pipeline.process_consecutive(FrameKey(0, "cam"), blank, "rgb8") is None
+    result = pipeline.process_consecutive(FrameKey(1, "cam"), textured, "rgb8")
+    assert np.all(result.matches.matches[:, 0] < counts[0]) and np.all(result.matches.matches[:, 1] < counts[1])
