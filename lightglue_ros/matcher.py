@@ -74,10 +74,10 @@ class LightGlueMatcher:
 
     @property
     def adaptive(self) -> bool:
-        return self.depth_confidence > 0 or self.width_confidence > 0
+        return _is_adaptive(self.depth_confidence, self.width_confidence)
 
     def configure(self, depth_confidence: float, width_confidence: float) -> None:
-        if (depth_confidence > 0 or width_confidence > 0) and self.parts is None:
+        if _is_adaptive(depth_confidence, width_confidence) and self.parts is None:
             raise ConfigError(
                 f"depth_confidence={depth_confidence} / width_confidence={width_confidence} need the adaptive "
                 "parts, which these models lack: re-export them, or set both parameters to -1"
@@ -147,6 +147,11 @@ class LightGlueMatcher:
         matches = self._filter(parts.heads[layer].run({"desc0": state["desc0"], "desc1": state["desc1"]}))
         pairs = np.stack([kept[0][matches.matches[:, 0]], kept[1][matches.matches[:, 1]]], -1)
         return Matches(pairs.reshape(-1, 2), matches.scores)
+
+
+def _is_adaptive(depth_confidence: float, width_confidence: float) -> bool:
+    """A confidence <= 0 switches that adaptation off, as in LightGlue's configuration."""
+    return depth_confidence > 0 or width_confidence > 0
 
 
 def _image_size(features: Features) -> np.ndarray:

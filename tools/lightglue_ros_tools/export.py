@@ -83,22 +83,17 @@ def _example_features(count: int, descriptor_dim: int) -> tuple[torch.Tensor, to
     return keypoints, descriptors, torch.tensor([[640.0, 480.0]])
 
 
-def _keypoint_axes(names: dict[str, int], image: int) -> dict[str, dict[int, str]]:
-    return {name: {axis: f"num_keypoints{image}"} for name, axis in names.items()}
+def _keypoint_axes(axis_by_name: dict[str, int]) -> dict[str, dict[int, str]]:
+    """Dynamic keypoint-count axes; a name ending in 0 or 1 takes that image's count."""
+    return {
+        name: {axis: "num_keypoints" + (name[-1] if name[-1] in "01" else "")} for name, axis in axis_by_name.items()
+    }
 
 
 def export_matcher(matcher: torch.nn.Module, descriptor_dim: int, path: Path, opset: int) -> None:
     (k0, d0, s0), (k1, d1, s1) = _example_features(300, descriptor_dim), _example_features(280, descriptor_dim)
     inputs = (k0, k1, d0, d1, s0, s1)
-    axes = {
-        "keypoints0": {1: "num_keypoints0"},
-        "keypoints1": {1: "num_keypoints1"},
-        "descriptors0": {1: "num_keypoints0"},
-        "descriptors1": {1: "num_keypoints1"},
-        "best_index0": {1: "num_keypoints0"},
-        "best_log_score0": {1: "num_keypoints0"},
-        "best_index1": {1: "num_keypoints1"},
-    }
+    axes = _keypoint_axes({name: 1 for name in [*MATCHER_INPUTS[:4], *MATCHER_OUTPUTS]})
     _export(matcher, inputs, path, (MATCHER_INPUTS, MATCHER_OUTPUTS), axes, opset)
 
 
@@ -113,24 +108,20 @@ def export_adaptive_parts(
         heads=[f"adaptive/{prefix}_head{i}.onnx" for i in range(LIGHTGLUE_LAYERS)],
     )
     keypoints, descriptors, size = _example_features(300, descriptor_dim)
-    axes = _keypoint_axes({"keypoints": 1, "descriptors": 1, "desc": 1, "encoding": 3}, 0)
+    axes = _keypoint_axes({"keypoints": 1, "descriptors": 1, "desc": 1, "encoding": 3})
     names = (["keypoints", "descriptors", "image_size"], ["desc", "encoding"])
     _export(EncoderPart(matcher), (keypoints, descriptors, size), folder / parts.encoder, names, axes, opset)
     with torch.no_grad():
         desc0, enc0 = matcher.encode(keypoints, descriptors, size)
         desc1, enc1 = desc0[:, :280], enc0[..., :280, :]
-    pair_axes = {**_keypoint_axes({"desc0": 1, "enc0": 3}, 0), **_keypoint_axes({"desc1": 1, "enc1": 3}, 1)}
     point_outputs = ["confidence0", "confidence1", "matchability0", "matchability1"]  # LayerPart's order
-    point_axes = {name: {1: f"num_keypoints{name[-1]}"} for name in point_outputs}
     for i, file in enumerate(parts.layers):
         last = i == LIGHTGLUE_LAYERS - 1
         outputs = ["next_desc0", "next_desc1"] + ([] if last else point_outputs)  # ONNX names must differ
         names = (["desc0", "desc1", "enc0", "enc1"], outputs)
-        axes = {**pair_axes, **_keypoint_axes({"next_desc0": 1}, 0), **_keypoint_axes({"next_desc1": 1}, 1)}
-        axes.update({} if last else point_axes)
+        axes = _keypoint_axes({"desc0": 1, "desc1": 1, "enc0": 3, "enc1": 3, **{name: 1 for name in outputs}})
         _export(LayerPart(matcher, i), (desc0, desc1, enc0, enc1), folder / file, names, axes, opset)
-    head_axes = {**_keypoint_axes({"desc0": 1, "best_index0": 1, "best_log_score0": 1}, 0)}
-    head_axes.update(_keypoint_axes({"desc1": 1, "best_index1": 1}, 1))
+    head_axes = _keypoint_axes({name: 1 for name in ["desc0", "desc1", *MATCHER_OUTPUTS]})
     for i, file in enumerate(parts.heads):
         names = (["desc0", "desc1"], MATCHER_OUTPUTS)
         _export(matcher.log_assignment[i], (desc0, desc1), folder / file, names, head_axes, opset)

@@ -2,8 +2,8 @@
 
 The matcher and its adaptive parts get an optimisation profile over the
 keypoint count so no count within it triggers a rebuild at run time; the
-extractor a profile over image sizes (or its fixed size). A timing cache beside the engines makes rebuilds
-fast. GPU name and TensorRT version go into the manifest (checked at load).
+extractor a profile over image sizes (or its fixed size). A timing cache beside
+the engines makes rebuilds fast. GPU name and TensorRT version go into the manifest (checked at load).
 """
 
 from __future__ import annotations
