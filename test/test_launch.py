@@ -38,7 +38,7 @@ def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_pat
         assert "['/camera/image_raw']" in log.read_text()
         matches = ros.listen("/launched/lightglue/matches")
         pub = ros.publisher("/camera/image_raw")
-        ros.wait_for_subscriber(pub)
+        ros.wait_for_node(pub, "/launched/lightglue/matches")
         for k, image in enumerate((motorcycle[0][:240, :320], motorcycle[0][4:244, 3:323])):
             pub.publish(image_msg(image.copy(), "rgb8", k, "cam"))
             ros.spin_until(lambda: False, 1.5)

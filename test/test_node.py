@@ -41,7 +41,9 @@ def start_node(ros, disk_model_dir, tmp_path):
 
 def _publish_and_wait(ros, publisher, msg, keypoints: list, count: int) -> None:
     publisher.publish(msg)
-    assert ros.spin_until(lambda: len(keypoints) >= count, 30), "no keypoints for the published frame"
+    assert ros.spin_until(lambda: len(keypoints) >= count, 30), (
+        f"no keypoints for the published frame: have {len(keypoints)} want {count}"
+    )
 
 
 def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, motorcycle):
@@ -49,7 +51,7 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
     frames, homographies = homography_sequence(motorcycle[0], 4, size=(320, 240))
     matches, keypoints = ros.listen("/cons/lightglue/matches"), ros.listen("/cons/lightglue/keypoints")
     pub = ros.publisher("/cons/image")
-    ros.wait_for_subscriber(pub)
+    ros.wait_for_node(pub, "/cons/lightglue/matches", "/cons/lightglue/keypoints")
     for k, frame in enumerate(frames):
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         _publish_and_wait(ros, pub, image_msg(bgr, "bgr8", k, "cam"), keypoints, k + 1)
@@ -102,8 +104,8 @@ def test_stereo_pair_against_ground_truth_and_size_mismatch(ros, start_node, mot
     left, right, disparity = motorcycle
     matches = ros.listen("/stereo/lightglue/matches")
     pub_left, pub_right = ros.publisher("/stereo/left/image"), ros.publisher("/stereo/right/image")
-    ros.wait_for_subscriber(pub_left)
-    ros.wait_for_subscriber(pub_right)
+    ros.wait_for_node(pub_left, "/stereo/lightglue/matches")
+    ros.wait_for_node(pub_right)
     pub_left.publish(image_msg(left, "rgb8", 0, "left_cam"))
     pub_right.publish(image_msg(right, "rgb8", 0, "right_cam"))
     assert ros.spin_until(lambda: len(matches) >= 1, 60), node.log()
@@ -129,8 +131,8 @@ def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, mo
     frames, _ = homography_sequence(motorcycle[0], 2, size=(640, 480))
     matches = ros.listen("/load/lightglue/matches")
     pub = ros.publisher("/load/image")
-    ros.wait_for_subscriber(pub)
     keypoints = ros.listen("/load/lightglue/keypoints")
+    ros.wait_for_node(pub, "/load/lightglue/matches", "/load/lightglue/keypoints")
     for k in range(8):  # warm-up: ONNX Runtime's memory arenas reach their steady size
         _publish_and_wait(ros, pub, image_msg(frames[k % 2], "rgb8", k, "cam"), keypoints, k + 1)
     assert ros.spin_until(lambda: len(matches) >= 7, 30)

@@ -147,7 +147,7 @@ def bench_node(
         matches = ros.listen("/bench/lightglue/matches")
         keypoints = ros.listen("/bench/lightglue/keypoints")
         pub = ros.publisher("/bench/image")
-        ros.wait_for_subscriber(pub)
+        ros.wait_for_node(pub, "/bench/lightglue/matches", "/bench/lightglue/keypoints")
         bare, latencies = [], []
         for k, frame in enumerate(frames + frames):
             measured = k > len(frames)  # a frame of the second pass, with a previous frame to match

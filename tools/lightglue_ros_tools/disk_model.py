@@ -104,12 +104,12 @@ def single_channel_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channel: in
         F.conv2d(x, w[0].reshape(w.shape[1], k * k).transpose(0, 1)[..., None, None])
         for x, w in zip(inputs, _split_weight(conv, slice(channel, channel + 1), inputs))
     )
-    taps = F.pad(taps, (k // 2,) * 4)[0]
+    taps = F.pad(taps, (k // 2,) * 4)
     height, width = inputs[0].shape[-2], inputs[0].shape[-1]
     total = conv.bias[channel]
-    for t in range(k * k):
-        total = total + taps[t, t // k : t // k + height, t % k : t % k + width]
-    return total
+    for t in range(k * k):  # slices only: an integer index would export as a copying Gather
+        total = total + taps[:, t : t + 1, t // k : t // k + height, t % k : t % k + width]
+    return total.reshape(height, width)
 
 
 def sparse_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channels: slice, indices: torch.Tensor) -> torch.Tensor:
@@ -130,7 +130,7 @@ def sparse_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channels: slice, in
     gather = (offsets[:, None] + (y * width + x)[None, :]).reshape(-1)
     out = conv.bias[channels, None]
     for inp, weight in zip(inputs, _split_weight(conv, channels, inputs)):
-        patches = torch.index_select(inp[0].reshape(inp.shape[1], -1), 1, gather)
+        patches = torch.index_select(inp.reshape(inp.shape[1], -1), 1, gather)  # batch is 1: no copy
         out = out + weight.reshape(weight.shape[0], -1) @ patches.reshape(-1, indices.shape[0])
     return out
 

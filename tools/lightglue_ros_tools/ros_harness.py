@@ -104,8 +104,14 @@ class RosClient:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
 
-    def wait_for_subscriber(self, publisher, timeout: float = 20) -> None:
+    def wait_for_node(self, publisher, *listened: str, timeout: float = 20) -> None:
+        """Until the node subscribes to ``publisher`` and its ``listened`` topics have a publisher here.
+
+        DDS drops what is published before both ends have discovered each other.
+        """
         assert self.spin_until(lambda: publisher.get_subscription_count() > 0, timeout), "node never subscribed"
+        for topic in listened:
+            assert self.spin_until(lambda t=topic: self.node.count_publishers(t) > 0, timeout), f"no {topic} publisher"
 
     def set_parameters(self, node_name: str, **values: object) -> list:
         client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")

@@ -1,8 +1,10 @@
 """``--verify``: the exported ONNX models against the PyTorch modules they came from.
 
 Runs both on the Middlebury motorcycle pair through the runtime's own
-preprocessing, prints the differences and fails the export when keypoints,
-descriptors or matches disagree beyond tolerance.
+loading and preprocessing, prints the differences and fails the export when
+keypoints, descriptors or matches disagree beyond tolerance. The adaptive
+parts are run through all their layers, where they must give the full-depth
+PyTorch matches too.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from skimage import data
 from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
-from lightglue_ros.matcher import LightGlueMatcher, filter_matches
+from lightglue_ros.matcher import filter_matches
+from lightglue_ros.params import validate
+from lightglue_ros.pipeline import make_matcher, make_sessions
 from lightglue_ros.preprocess import prepare
-from lightglue_ros.sessions import OrtSession
 
 KEYPOINT_AGREEMENT = 0.99
 DESCRIPTOR_TOLERANCE = 1e-3
@@ -72,10 +75,10 @@ def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
     left, right, _ = data.stereo_motorcycle()
-    ort_extractor = FeatureExtractor(
-        OrtSession(folder / manifest.extractor_file, ["cpu"]), manifest, VERIFY_LONG_SIDE, manifest.max_keypoints
-    )
-    ort_matcher = LightGlueMatcher(OrtSession(folder / manifest.matcher_file, ["cpu"]), None, 0.1)
+    params = validate({"model_dir": str(folder), "extractor": manifest.extractor, "match_threshold": 0.1})
+    _, sessions = make_sessions(params, print)
+    ort_extractor = FeatureExtractor(sessions["extractor"], manifest, VERIFY_LONG_SIDE, manifest.max_keypoints)
+    ort_matcher = make_matcher(manifest, sessions, params)
     onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
     ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
     problems = []
@@ -89,11 +92,14 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
         )
         if agreement < KEYPOINT_AGREEMENT or diff > DESCRIPTOR_TOLERANCE:
             problems.append(f"{name} features differ")
-    onnx_m = ort_matcher(*onnx_feats).matches
     ref_m = torch_matches(matcher, *onnx_feats, 0.1)
-    agreement = match_agreement(onnx_m, ref_m)
-    print(f"verify matcher: {len(onnx_m)} vs {len(ref_m)} matches, agreement {agreement:.4f}")
-    if agreement < MATCH_AGREEMENT:
-        problems.append(f"matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
+    # (depth, width) = (-1, -1): the single full-depth model; (1, -1): the parts, every layer, no pruning.
+    for form, depth_confidence in (("matcher", -1.0), ("adaptive parts", 1.0)):
+        ort_matcher.configure(depth_confidence, -1.0)
+        onnx_m = ort_matcher(*onnx_feats).matches
+        agreement = match_agreement(onnx_m, ref_m)
+        print(f"verify {form}: {len(onnx_m)} vs {len(ref_m)} matches, agreement {agreement:.4f}")
+        if agreement < MATCH_AGREEMENT:
+            problems.append(f"{form}: matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
     if problems:
         raise RuntimeError("export verification failed: " + "; ".join(problems))
