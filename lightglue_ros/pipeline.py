@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
 from .pairing import ConsecutivePairer
 from .sessions import OrtSession, Session
+from .tensorrt_profiles import default_keypoint_range, profile_for
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,17 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
         return manifest, {role: TensorRTSession.from_manifest(model_dir, manifest, role) for role in files}
     cache = Path(params["engine_cache_dir"] or model_dir / "trt_cache")
     fp16 = manifest.precision == "fp16"
+    keypoints = default_keypoint_range(manifest.max_keypoints)
     return manifest, {
-        role: OrtSession(model_dir / name, params["providers"], params["threads"], cache, fp16, log)
+        role: OrtSession(
+            model_dir / name,
+            params["providers"],
+            params["threads"],
+            cache,
+            fp16,
+            log,
+            partial(profile_for, role, manifest=manifest, keypoints=keypoints),
+        )
         for role, name in files.items()
     }
 

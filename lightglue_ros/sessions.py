@@ -18,6 +18,7 @@ import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf
 
 from .errors import ModelError
+from .tensorrt_profiles import Profile, provider_options
 
 LOG = logging.getLogger(__name__)
 PROVIDER_ALIASES = {
@@ -44,7 +45,9 @@ class OrtSession:
         cache_dir: Path | None = None,
         fp16: bool = False,
         log: Callable[[str], None] = LOG.warning,
+        trt_profile: Callable[[dict[str, list]], Profile] | None = None,
     ) -> None:
+        """``trt_profile`` maps the model's inputs to its TensorRT profile (used with the TensorRT provider)."""
         if not model_path.is_file():
             raise ModelError(f"model file not found: {model_path}")
         options = ort.SessionOptions()
@@ -63,7 +66,7 @@ class OrtSession:
                 failures.append(f"{provider}: not in this onnxruntime build (available: {available})")
                 continue
             try:
-                spec = [(provider, _provider_options(provider, cache_dir, fp16))]
+                spec = [(provider, _provider_options(provider, model_path, cache_dir, fp16, trt_profile))]
                 if provider != "CPUExecutionProvider":
                     spec.append(("CPUExecutionProvider", {}))
                 self._session = ort.InferenceSession(str(model_path), options, providers=spec)
@@ -95,10 +98,26 @@ def _register_shared_cpu_arena() -> None:
     ort.create_and_register_allocator(memory, None)
 
 
-def _provider_options(provider: str, cache_dir: Path | None, fp16: bool) -> dict[str, str]:
+def _model_inputs(model_path: Path) -> dict[str, list]:
+    """Input names and declared shapes (symbolic axes as names), read without optimising the model."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    return {i.name: i.shape for i in session.get_inputs()}
+
+
+def _provider_options(
+    provider: str,
+    model_path: Path,
+    cache_dir: Path | None,
+    fp16: bool,
+    trt_profile: Callable[[dict[str, list]], Profile] | None,
+) -> dict[str, str]:
     if provider != "TensorrtExecutionProvider":
         return {}
     options = {"trt_fp16_enable": str(fp16)}
+    if trt_profile is not None:  # without it the provider rebuilds its engine for every new keypoint count
+        options.update(provider_options(trt_profile(_model_inputs(model_path))))
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         options.update(

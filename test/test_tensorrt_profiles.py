@@ -1,0 +1,84 @@
+"""TensorRT profiles cover every shape a real run feeds each model, so no engine is rebuilt at run time.
+
+The profiles are what the engine builder and the ONNX Runtime TensorRT provider
+receive; the shapes are recorded from the real ONNX Runtime pipeline on real
+frames, with adaptive pruning changing keypoint counts between layers.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from lightglue_ros.extractor import FeatureExtractor
+from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.params import validate
+from lightglue_ros.pipeline import MatchingPipeline, make_matcher, make_sessions
+from lightglue_ros.sessions import _model_inputs, _provider_options
+from lightglue_ros.tensorrt_profiles import default_keypoint_range, profile_for
+from lightglue_ros_tools.quality import homography_sequence
+
+
+class RecordingSession:
+    """Forwards to the real session and records the input shapes of every call."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.backend = session.backend
+        self.shapes: list[dict[str, tuple[int, ...]]] = []
+
+    def run(self, inputs):
+        self.shapes.append({name: np.shape(value) for name, value in inputs.items()})
+        return self.session.run(inputs)
+
+
+def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
+    params = validate({"model_dir": str(disk_model_dir), "resize_long_side": 0})
+    manifest, sessions = make_sessions(params, print)
+    recorders = {role: RecordingSession(session) for role, session in sessions.items()}
+    extractor = FeatureExtractor(recorders["extractor"], manifest, 0, manifest.max_keypoints)
+    pipeline = MatchingPipeline(extractor, make_matcher(manifest, recorders, params), 8)
+    frames, _ = homography_sequence(motorcycle[0], 3, size=(640, 480))
+    settings = ((0.95, 0.99), (-1.0, 0.9), (-1.0, -1.0))  # adaptive defaults, heavy pruning, full depth
+    for k, (frame, (depth, width)) in enumerate(zip(frames, settings)):
+        pipeline.matcher.configure(depth, width)
+        pipeline.process_consecutive(FrameKey(k, "cam"), frame, "rgb8")
+    pipeline.matcher.configure(-1.0, 0.9)
+    left, right = (cv2.resize(image, (500, 340)) for image in motorcycle[:2])  # not a multiple of 16
+    pipeline.process_stereo((FrameKey(9, "l"), left, "rgb8"), (FrameKey(9, "r"), right, "rgb8"))
+
+    keypoints = default_keypoint_range(manifest.max_keypoints)
+    files = manifest.model_files()
+    layer_counts = {shape["desc0"][1] for shape in recorders["layer3"].shapes}
+    assert len(layer_counts) > 1 and recorders["matcher"].shapes  # counts change from call to call
+    for role, recorder in recorders.items():
+        declared = _model_inputs(disk_model_dir / files[role])
+        profile = profile_for(role, declared, manifest, keypoints)
+        for shapes in recorder.shapes:
+            for name, shape in shapes.items():
+                if name not in profile:  # inputs left out of a profile must be fully static
+                    assert list(shape) == declared[name], (role, name)
+                    continue
+                low, _, high = profile[name]
+                assert len(shape) == len(low) and all(a <= s <= b for a, s, b in zip(low, shape, high)), (
+                    role,
+                    name,
+                    shape,
+                    profile[name],
+                )
+
+
+def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
+    params = validate({"model_dir": str(disk_model_dir)})
+    manifest, _ = make_sessions(params, print)
+    layer = disk_model_dir / manifest.adaptive.layers[0]
+    profile_of = lambda inputs: profile_for("layer0", inputs, manifest, (1, 512, 1024))  # noqa: E731
+    options = _provider_options("TensorrtExecutionProvider", layer, None, True, profile_of)
+    assert options["trt_fp16_enable"] == "True"
+    assert options["trt_profile_min_shapes"] == "desc0:1x1x256,desc1:1x1x256,enc0:2x1x1x1x64,enc1:2x1x1x1x64"
+    assert options["trt_profile_opt_shapes"] == "desc0:1x512x256,desc1:1x512x256,enc0:2x1x1x512x64,enc1:2x1x1x512x64"
+    assert options["trt_profile_max_shapes"].startswith("desc0:1x1024x256,desc1:1x1024x256,enc0:2x1x1x1024x64")
+    extractor = _provider_options("TensorrtExecutionProvider", disk_model_dir / "disk.onnx", None, False, None)
+    assert "trt_profile_min_shapes" not in extractor  # no profile given: the provider's own behaviour
+    image_profile = profile_for("extractor", _model_inputs(disk_model_dir / "disk.onnx"), manifest, (1, 512, 1024))
+    assert image_profile == {"image": ((1, 3, 32, 32), (1, 3, 480, 640), (1, 3, 2048, 2048))}
