@@ -10,9 +10,8 @@ import pytest
 
 from lightglue_ros.errors import ConfigError, ModelError
 from lightglue_ros.features import Features
-from lightglue_ros_tools.quality import homography_inliers, homography_sequence
+from lightglue_ros_tools.quality import homography_inliers, homography_sequence, match_agreement
 from lightglue_ros_tools.reference import kornia_lightglue, kornia_match
-from lightglue_ros_tools.verify import match_agreement
 from lightglue_ros_tools.weights import resolve_weights
 
 from .conftest import make_pipeline

@@ -16,8 +16,9 @@ from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.preprocess import prepare
 from lightglue_ros_tools.models import build_models
+from lightglue_ros_tools.quality import match_agreement
 from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue, kornia_match
-from lightglue_ros_tools.verify import match_agreement, shared_keypoints, torch_features
+from lightglue_ros_tools.verify import shared_keypoints, torch_features
 from lightglue_ros_tools.weights import resolve_weights
 
 from .conftest import make_pipeline

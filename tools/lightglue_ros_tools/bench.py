@@ -28,13 +28,14 @@ from lightglue_ros.feature_cache import FrameKey
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 
-from .quality import homography_inliers, homography_sequence
+from .quality import homography_inliers, homography_sequence, match_agreement
 
 # The speed issue's CPU targets (2 cores, ORT, DISK 1024 keypoints, 640x480): name, report key, bound, at least?
 TARGETS = (
     ("consecutive >= 2.5x naive pairs", "speedup_vs_naive", 2.5, True),
     ("consecutive >= 2.5x PyTorch reference", "speedup_vs_reference", 2.5, True),
     ("node overhead <= 5%", "node_overhead", 0.05, False),
+    ("adaptive agrees >= 98% with full depth", "adaptive_agreement_min", 0.98, True),
 )
 
 
@@ -42,11 +43,14 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_pipeline(pipeline: MatchingPipeline, frames: list[np.ndarray], homographies: list[np.ndarray]) -> dict:
+def bench_pipeline(
+    pipeline: MatchingPipeline, frames: list[np.ndarray], homographies: list[np.ndarray]
+) -> tuple[dict, list[np.ndarray]]:
+    """Report and the matches of each consecutive pair."""
     for k, frame in enumerate(frames):  # one warm-up pass: ONNX Runtime arenas reach their steady size
         pipeline.process_consecutive(FrameKey(k, "warmup"), frame, "rgb8")
     pipeline.consecutive.previous = None
-    extract, match, matches, inliers, layers, pruned = [], [], [], [], [], []
+    extract, match, pair_matches, inliers, layers, pruned = [], [], [], [], [], []
     start = time.perf_counter()
     for k, frame in enumerate(frames):
         result = pipeline.process_consecutive(FrameKey(k, "cam"), frame, "rgb8")
@@ -58,18 +62,19 @@ def bench_pipeline(pipeline: MatchingPipeline, frames: list[np.ndarray], homogra
             m = result.matches.matches
             truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
             points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
-            matches.append(len(m))
+            pair_matches.append(m)
             inliers.append(homography_inliers(*points, truth, 3))
     elapsed = time.perf_counter() - start
-    return {
+    report = {
         "extractor_ms_per_frame": float(np.mean(extract)),
         "matcher_ms_per_pair": float(np.mean(match)),
         "consecutive_fps": len(frames) / elapsed,
-        "matches_per_pair": float(np.mean(matches)),
+        "matches_per_pair": float(np.mean([len(m) for m in pair_matches])),
         "inliers_3px": float(np.mean(inliers)),
         "lightglue_layers_mean": float(np.mean(layers)),
         "points_pruned_mean": float(np.mean(pruned)),
     }
+    return report, pair_matches
 
 
 def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
@@ -80,22 +85,31 @@ def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
     return {"stereo_pairs_per_s": pairs / (time.perf_counter() - start), "stereo_matches": len(result.matches)}
 
 
-def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray]) -> dict:
-    """Every pair extracts both of its frames and runs all layers, as an end-to-end pair model does."""
+def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray], adaptive: list[np.ndarray]) -> dict:
+    """Every pair extracts both of its frames and runs all layers, as an end-to-end pair model does.
+
+    Its full-depth matches are also the yardstick for the ``adaptive`` matches of the same pairs.
+    """
     matcher = pipeline.matcher
     depth_confidence, width_confidence = matcher.depth_confidence, matcher.width_confidence
     matcher.configure(-1.0, -1.0)
     try:
-        match_ms = []
+        match_ms, agreement = [], []
         start = time.perf_counter()
-        for previous, frame in zip(frames, frames[1:]):
+        for previous, frame, adaptive_matches in zip(frames, frames[1:], adaptive):
             features = pipeline.extractor(previous, "rgb8"), pipeline.extractor(frame, "rgb8")
-            pipeline.timer.timed("match", lambda features=features: matcher(*features))
+            full = pipeline.timer.timed("match", lambda features=features: matcher(*features))
             match_ms.append(pipeline.timer.last_ms["match"])
+            agreement.append(match_agreement(adaptive_matches, full.matches))
         elapsed = time.perf_counter() - start
     finally:
         matcher.configure(depth_confidence, width_confidence)
-    return {"naive_fps": (len(frames) - 1) / elapsed, "matcher_full_depth_ms_per_pair": float(np.mean(match_ms))}
+    return {
+        "naive_fps": (len(frames) - 1) / elapsed,
+        "matcher_full_depth_ms_per_pair": float(np.mean(match_ms)),
+        "adaptive_agreement_mean": float(np.mean(agreement)),
+        "adaptive_agreement_min": float(np.min(agreement)),
+    }
 
 
 def bench_reference(frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
@@ -205,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         "backend": pipeline.backend,
         "precision": pipeline.extractor.manifest.precision,
     }  # fmt: skip
-    report.update(bench_pipeline(pipeline, frames, homographies))
+    consecutive, pair_matches = bench_pipeline(pipeline, frames, homographies)
+    report.update(consecutive)
     report.update(bench_stereo(pipeline, 3))
-    report.update(bench_naive(pipeline, frames))
+    report.update(bench_naive(pipeline, frames, pair_matches))
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
     if args.reference_pairs:

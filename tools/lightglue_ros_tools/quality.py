@@ -1,4 +1,4 @@
-"""Match quality against ground truth: stereo disparity and known homographies."""
+"""Match quality against ground truth (stereo disparity, known homographies) and between two matchers."""
 
 from __future__ import annotations
 
@@ -64,3 +64,10 @@ def homography_sequence(
         frames.append(cv2.warpPerspective(image, homography, (w, h), flags=cv2.INTER_LINEAR))
         homographies.append(homography)
     return frames, homographies
+
+
+def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Shared index pairs over the larger of the two match sets (1.0 when both are empty)."""
+    if max(len(a), len(b)) == 0:
+        return 1.0
+    return len({tuple(m) for m in a} & {tuple(m) for m in b}) / max(len(a), len(b))

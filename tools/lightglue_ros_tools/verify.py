@@ -23,6 +23,8 @@ from lightglue_ros.params import validate
 from lightglue_ros.pipeline import make_matcher, make_sessions
 from lightglue_ros.preprocess import prepare
 
+from .quality import match_agreement
+
 KEYPOINT_AGREEMENT = 0.99
 DESCRIPTOR_TOLERANCE = 1e-3
 MATCH_AGREEMENT = 0.99
@@ -64,13 +66,6 @@ def shared_keypoints(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
     index_b = {p: i for i, p in enumerate(positions(b))}
     pairs = [(i, index_b[p]) for i, p in enumerate(positions(a)) if p in index_b]
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
-
-
-def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Shared index pairs over the larger of the two match sets (1.0 when both are empty)."""
-    if max(len(a), len(b)) == 0:
-        return 1.0
-    return len({tuple(m) for m in a} & {tuple(m) for m in b}) / max(len(a), len(b))
 
 
 def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
