@@ -98,7 +98,7 @@ def _register_shared_cpu_arena() -> None:
     ort.create_and_register_allocator(memory, None)
 
 
-def _model_inputs(model_path: Path) -> dict[str, list]:
+def declared_inputs(model_path: Path) -> dict[str, list]:
     """Input names and declared shapes (symbolic axes as names), read without optimising the model."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -117,7 +117,7 @@ def _provider_options(
         return {}
     options = {"trt_fp16_enable": str(fp16)}
     if trt_profile is not None:  # without it the provider rebuilds its engine for every new keypoint count
-        options.update(provider_options(trt_profile(_model_inputs(model_path))))
+        options.update(provider_options(trt_profile(declared_inputs(model_path))))
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         options.update(

@@ -14,7 +14,7 @@ from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.feature_cache import FrameKey
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline, make_matcher, make_sessions
-from lightglue_ros.sessions import _model_inputs, _provider_options
+from lightglue_ros.sessions import _provider_options, declared_inputs
 from lightglue_ros.tensorrt_profiles import default_keypoint_range, profile_for
 from lightglue_ros_tools.quality import homography_sequence
 
@@ -52,7 +52,7 @@ def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
     layer_counts = {shape["desc0"][1] for shape in recorders["layer3"].shapes}
     assert len(layer_counts) > 1 and recorders["matcher"].shapes  # counts change from call to call
     for role, recorder in recorders.items():
-        declared = _model_inputs(disk_model_dir / files[role])
+        declared = declared_inputs(disk_model_dir / files[role])
         profile = profile_for(role, declared, manifest, keypoints)
         for shapes in recorder.shapes:
             for name, shape in shapes.items():
@@ -80,5 +80,5 @@ def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
     assert options["trt_profile_max_shapes"].startswith("desc0:1x1024x256,desc1:1x1024x256,enc0:2x1x1x1024x64")
     extractor = _provider_options("TensorrtExecutionProvider", disk_model_dir / "disk.onnx", None, False, None)
     assert "trt_profile_min_shapes" not in extractor  # no profile given: the provider's own behaviour
-    image_profile = profile_for("extractor", _model_inputs(disk_model_dir / "disk.onnx"), manifest, (1, 512, 1024))
+    image_profile = profile_for("extractor", declared_inputs(disk_model_dir / "disk.onnx"), manifest, (1, 512, 1024))
     assert image_profile == {"image": ((1, 3, 32, 32), (1, 3, 480, 640), (1, 3, 2048, 2048))}
