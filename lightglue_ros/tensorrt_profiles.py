@@ -1,7 +1,7 @@
 """TensorRT optimisation profiles: the shape ranges an engine is built for.
 
-A shape outside its engine's profile makes TensorRT rebuild the engine (the
-ONNX Runtime TensorRT provider does so silently, for many seconds). Keypoint
+A native engine rejects a shape outside its profile; the ONNX Runtime TensorRT
+provider instead rebuilds its engine, silently and for many seconds. Keypoint
 counts change every frame and, with adaptive width, every layer, so each
 dynamic keypoint axis gets the whole range up front. The native engine builder
 and the ONNX Runtime TensorRT provider take their profiles from here.
