@@ -39,10 +39,14 @@ def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_pat
         matches = ros.listen("/launched/lightglue/matches")
         pub = ros.publisher("/camera/image_raw")
         ros.wait_for_node(pub, "/launched/lightglue/matches")
-        for k, image in enumerate((motorcycle[0][:240, :320], motorcycle[0][4:244, 3:323])):
-            pub.publish(image_msg(image.copy(), "rgb8", k, "cam"))
-            ros.spin_until(lambda: False, 1.5)
-        assert ros.spin_until(lambda: len(matches) >= 1, 30), log.read_text()
+        # Best-effort (the default): a frame sent before the node's reader has discovered this writer is
+        # dropped by DDS, so the two views are sent in turn until a pair of them is matched.
+        views = (motorcycle[0][:240, :320], motorcycle[0][4:244, 3:323])
+        for k in range(20):
+            pub.publish(image_msg(views[k % 2].copy(), "rgb8", k, "cam"))
+            if ros.spin_until(lambda: len(matches) >= 1, 3):
+                break
+        assert matches, log.read_text()
         assert len(decode_matches(matches[0])) > 50
     finally:
         process.terminate()

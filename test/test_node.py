@@ -47,7 +47,9 @@ def _publish_and_wait(ros, publisher, msg, keypoints: list, count: int) -> None:
 
 
 def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, motorcycle):
-    node = start_node("/cons", resize_long_side=320)
+    # Reliable: every frame must arrive for the pair checks. A best-effort reader drops what comes before it
+    # has discovered the writer; the launch test covers the best-effort default.
+    node = start_node("/cons", resize_long_side=320, qos_reliability="reliable")
     frames, homographies = homography_sequence(motorcycle[0], 4, size=(320, 240))
     matches, keypoints = ros.listen("/cons/lightglue/matches"), ros.listen("/cons/lightglue/keypoints")
     pub = ros.publisher("/cons/image")
