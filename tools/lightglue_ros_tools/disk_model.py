@@ -10,8 +10,7 @@ Speed: the U-Net's last 5x5 convolution makes 128 descriptor channels at every
 full-resolution pixel and is about four fifths of DISK's compute. Only the
 heatmap channel is needed densely; the descriptor channels are computed at the
 selected keypoints alone (the same convolution evaluated on their 5x5
-patches), which gives identical descriptors for a fraction of the work. The
-PReLU gates export as Mul + Max (``signed_gate``), bit for bit the same.
+patches), which gives identical descriptors for a fraction of the work.
 """
 
 from __future__ import annotations
@@ -29,43 +28,12 @@ _UP = (64, 64, 64, DISK_DESCRIPTOR_DIM + 1)
 _KERNEL = 5
 
 
-def _gate_sign(slope: torch.Tensor) -> torch.Tensor:
-    """Per channel: +1 where the PReLU slope is <= 1, -1 where it is above (see ``signed_gate``)."""
-    return torch.where(slope > 1, -1.0, 1.0)
-
-
-def signed_gate(x: torch.Tensor, slope: torch.Tensor, eps: float) -> torch.Tensor:
-    """PReLU(InstanceNorm(x)) times ``_gate_sign(slope)`` per channel, bit for bit.
-
-    ONNX Runtime's per-channel PRelu is about 3x slower than Mul + Max, and
-    PReLU(u) = max(u, a*u) for a slope a <= 1, while -PReLU(u) = max(-u, -a*u)
-    for a > 1. The sign costs nothing as the InstanceNorm scale, and the next
-    convolution takes it back in its kernel (``signed_weight``, a constant).
-    """
-    normed = F.instance_norm(x, weight=_gate_sign(slope), eps=eps)
-    return torch.maximum(normed, normed * slope[:, None, None])
-
-
-def signed_weight(kernel: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
-    """``kernel`` (out, in, k, k) with each input channel times the sign ``signed_gate`` gave it."""
-    return kernel * _gate_sign(slope)[:, None, None]
-
-
-class _GatedConvBlock(nn.Sequential):
-    """InstanceNorm -> PReLU -> (dropout slot) -> conv, as in the released weights, via ``signed_gate``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm, gate, _, conv = self
-        weight = signed_weight(conv.weight, gate.weight)
-        return F.conv2d(signed_gate(x, gate.weight, norm.eps), weight, conv.bias, padding=conv.padding)
-
-
 def _conv_block(channels_in: int, channels_out: int, first: bool) -> nn.Sequential:
-    """The released layout (norm, gate, dropout slot, conv); the first block has only the conv."""
+    """InstanceNorm -> PReLU -> (dropout slot) -> conv, as in the released weights."""
+    norm: nn.Module = nn.Identity() if first else nn.InstanceNorm2d(channels_in)
+    gate: nn.Module = nn.Identity() if first else nn.PReLU(channels_in)
     conv = nn.Conv2d(channels_in, channels_out, _KERNEL, padding=_KERNEL // 2)
-    if first:
-        return nn.Sequential(nn.Identity(), nn.Identity(), nn.Identity(), conv)
-    return _GatedConvBlock(nn.InstanceNorm2d(channels_in), nn.PReLU(channels_in), nn.Identity(), conv)
+    return nn.Sequential(norm, gate, nn.Identity(), conv)
 
 
 class _UpBlock(nn.Module):
@@ -97,8 +65,7 @@ class DiskUnet(nn.Module):
 
         Its input is the concatenation [upsampled, skip]; norm and gate act per
         channel, so the two halves are returned apart and the full-resolution
-        concatenation is never built. Returns [(1, C_up, H, W), (1, C_skip, H, W)],
-        signed as ``signed_gate`` does: convolve them with ``last_conv_weight``.
+        concatenation is never built. Returns [(1, C_up, H, W), (1, C_skip, H, W)].
         """
         features = [image]
         for block in self.path_down:
@@ -109,49 +76,44 @@ class DiskUnet(nn.Module):
         norm, gate = self.path_up[-1].conv[0], self.path_up[-1].conv[1]
         halves = [F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False), features[1]]
         slopes = gate.weight.split([h.shape[1] for h in halves])
-        return [signed_gate(half, slope, norm.eps) for half, slope in zip(halves, slopes)]
+        gated = []
+        for half, slope in zip(halves, slopes):
+            normed = F.instance_norm(half, eps=norm.eps)
+            gated.append(F.prelu(normed, slope))
+        return gated
 
     @property
-    def last_conv_weight(self) -> torch.Tensor:
-        block = self.path_up[-1].conv
-        return signed_weight(block[-1].weight, block[1].weight)
-
-    @property
-    def last_conv_bias(self) -> torch.Tensor:
-        return self.path_up[-1].conv[-1].bias
+    def last_conv(self) -> nn.Conv2d:
+        return self.path_up[-1].conv[-1]
 
 
-def _split_weight(weight: torch.Tensor, channels: slice, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Kernel rows ``channels`` of ``weight`` split by input channel to match ``inputs``."""
-    return weight[channels].split([x.shape[1] for x in inputs], dim=1)
+def _split_weight(conv: nn.Conv2d, channels: slice, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Kernel rows ``channels`` of ``conv`` split by input channel to match ``inputs``."""
+    return conv.weight[channels].split([x.shape[1] for x in inputs], dim=1)
 
 
-def single_channel_conv(
-    inputs: list[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, channel: int
-) -> torch.Tensor:
-    """Output ``channel`` of a zero-padded k x k convolution everywhere, as a (H, W) map.
+def single_channel_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channel: int) -> torch.Tensor:
+    """Output ``channel`` of a zero-padded k x k ``conv`` everywhere, as a (H, W) map.
 
     A one-channel k x k convolution leaves CPU kernels mostly idle (they
     vectorise over output channels), so it runs as a 1x1 convolution with one
     output per kernel tap, whose k*k maps are zero-padded, shifted and summed.
     """
-    k = weight.shape[-1]
+    k = conv.kernel_size[0]
     taps = sum(
         F.conv2d(x, w[0].reshape(w.shape[1], k * k).transpose(0, 1)[..., None, None])
-        for x, w in zip(inputs, _split_weight(weight, slice(channel, channel + 1), inputs))
+        for x, w in zip(inputs, _split_weight(conv, slice(channel, channel + 1), inputs))
     )
     taps = F.pad(taps, (k // 2,) * 4)
     height, width = inputs[0].shape[-2], inputs[0].shape[-1]
-    total = bias[channel]
+    total = conv.bias[channel]
     for t in range(k * k):  # slices only: an integer index would export as a copying Gather
         total = total + taps[:, t : t + 1, t // k : t // k + height, t % k : t % k + width]
     return total.reshape(height, width)
 
 
-def sparse_conv(
-    inputs: list[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, channels: slice, indices: torch.Tensor
-) -> torch.Tensor:
-    """Output ``channels`` (out, N) of a k x k convolution at flat pixel ``indices`` only.
+def sparse_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channels: slice, indices: torch.Tensor) -> torch.Tensor:
+    """``conv`` output ``channels`` (out, N) at flat pixel ``indices`` only.
 
     Gathers each point's k x k patch (one Gather per input, TensorRT-friendly)
     and applies the kernel as a matrix product: (out, C*k*k) @ (C*k*k, N).
@@ -159,17 +121,17 @@ def sparse_conv(
     leave it), so no padding is needed; other slots are clamped inside and
     their values are discarded by the caller.
     """
-    k, r = weight.shape[-1], weight.shape[-1] // 2
+    k, r = conv.kernel_size[0], conv.kernel_size[0] // 2
     height, width = inputs[0].shape[-2], inputs[0].shape[-1]  # traced: the model takes any image size
     y = torch.clamp(torch.div(indices, width, rounding_mode="floor"), r, height - 1 - r)
     x = torch.clamp(indices % width, r, width - 1 - r)
     taps = torch.arange(k * k, dtype=torch.int64)
     offsets = (torch.div(taps, k, rounding_mode="floor") - r) * width + taps % k - r
     gather = (offsets[:, None] + (y * width + x)[None, :]).reshape(-1)
-    out = bias[channels, None]
-    for inp, part in zip(inputs, _split_weight(weight, channels, inputs)):
+    out = conv.bias[channels, None]
+    for inp, weight in zip(inputs, _split_weight(conv, channels, inputs)):
         patches = torch.index_select(inp.reshape(inp.shape[1], -1), 1, gather)  # batch is 1: no copy
-        out = out + part.reshape(part.shape[0], -1) @ patches.reshape(-1, indices.shape[0])
+        out = out + weight.reshape(weight.shape[0], -1) @ patches.reshape(-1, indices.shape[0])
     return out
 
 
@@ -211,8 +173,8 @@ class DiskExtractor(nn.Module):
         self, image: torch.Tensor, image_size: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         inputs = self.backbone.last_conv_inputs(image)
-        weight, bias = self.backbone.last_conv_weight, self.backbone.last_conv_bias
-        heatmap = single_channel_conv(inputs, weight, bias, DISK_DESCRIPTOR_DIM)
+        conv = self.backbone.last_conv
+        heatmap = single_channel_conv(inputs, conv, DISK_DESCRIPTOR_DIM)
         height, width = heatmap.shape
         inside = valid_region_mask(height, width, image_size, border=0)
         # Outside the content counts as +inf so the strip next to it is never a maximum.
@@ -220,6 +182,6 @@ class DiskExtractor(nn.Module):
         keep = strict_local_maxima(heatmap_in, self.nms_window) & inside & (heatmap > self.detection_threshold)
         candidates = torch.where(keep, heatmap, torch.full_like(heatmap, float("-inf")))
         indices, keypoints, scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
-        sampled = sparse_conv(inputs, weight, bias, slice(0, DISK_DESCRIPTOR_DIM), indices).transpose(0, 1)
+        sampled = sparse_conv(inputs, conv, slice(0, DISK_DESCRIPTOR_DIM), indices).transpose(0, 1)
         sampled = F.normalize(sampled, p=2.0, dim=-1)
         return keypoints[None], scores[None], sampled[None], num_valid
