@@ -49,12 +49,19 @@ class AdaptiveParts:
     layers: list[str]
     heads: list[str]
 
+    def layer_roles(self) -> list[str]:
+        return [f"layer{i}" for i in range(len(self.layers))]
+
+    def head_roles(self) -> list[str]:
+        return [f"head{i}" for i in range(len(self.heads))]
+
     def files(self) -> dict[str, str]:
-        """Role name -> file, the roles also naming the TensorRT engines."""
-        roles = {"encoder": self.encoder}
-        roles.update({f"layer{i}": f for i, f in enumerate(self.layers)})
-        roles.update({f"head{i}": f for i, f in enumerate(self.heads)})
-        return roles
+        """Role name -> file, the roles also naming the sessions and the TensorRT engines."""
+        return {
+            "encoder": self.encoder,
+            **dict(zip(self.layer_roles(), self.layers)),
+            **dict(zip(self.head_roles(), self.heads)),
+        }
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,11 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
 
 def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[str, Any]) -> LightGlueMatcher:
     parts = None
-    if manifest.adaptive is not None:
-        layers = range(len(manifest.adaptive.layers))
+    if (adaptive := manifest.adaptive) is not None:
         parts = AdaptiveSessions(
-            sessions["encoder"], [sessions[f"layer{i}"] for i in layers], [sessions[f"head{i}"] for i in layers]
+            sessions["encoder"],
+            [sessions[role] for role in adaptive.layer_roles()],
+            [sessions[role] for role in adaptive.head_roles()],
         )
     try:
         return LightGlueMatcher(

@@ -59,3 +59,20 @@ def motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def make_pipeline(model_dir: Path, **overrides: object) -> MatchingPipeline:
     params = validate({"model_dir": str(model_dir), **overrides})
     return MatchingPipeline.from_params(params)
+
+
+class RecordingSession:
+    """Forwards to a real session and records the input shapes of every call."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.backend = session.backend
+        self.shapes: list[dict[str, tuple[int, ...]]] = []
+
+    @property
+    def calls(self) -> int:
+        return len(self.shapes)
+
+    def run(self, inputs):
+        self.shapes.append({name: np.shape(value) for name, value in inputs.items()})
+        return self.session.run(inputs)

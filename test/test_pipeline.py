@@ -12,27 +12,14 @@ from lightglue_ros.feature_cache import FeatureCache, FrameKey
 from lightglue_ros.pairing import StereoPairer
 from lightglue_ros_tools.quality import homography_sequence
 
-from .conftest import make_pipeline
-
-
-class CountingSession:
-    """Forwards to the real ONNX Runtime session and counts the calls."""
-
-    def __init__(self, session) -> None:
-        self.session = session
-        self.backend = session.backend
-        self.calls = 0
-
-    def run(self, inputs):
-        self.calls += 1
-        return self.session.run(inputs)
+from .conftest import RecordingSession, make_pipeline
 
 
 def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, motorcycle):
     frames, _ = homography_sequence(motorcycle[0], 10, size=(320, 240))
     pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256)
-    pipeline.extractor.session = CountingSession(pipeline.extractor.session)
-    heads = [CountingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
+    pipeline.extractor.session = RecordingSession(pipeline.extractor.session)
+    heads = [RecordingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
     pipeline.matcher.parts = dataclasses.replace(pipeline.matcher.parts, heads=heads)
     results = [pipeline.process_consecutive(FrameKey(k, "cam"), f, "rgb8") for k, f in enumerate(frames)]
     assert pipeline.extractor.session.calls == 10

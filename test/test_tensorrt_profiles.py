@@ -8,7 +8,6 @@ frames, with adaptive pruning changing keypoint counts between layers.
 from __future__ import annotations
 
 import cv2
-import numpy as np
 
 from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.feature_cache import FrameKey
@@ -18,18 +17,7 @@ from lightglue_ros.sessions import _provider_options, declared_inputs
 from lightglue_ros.tensorrt_profiles import default_keypoint_range, profile_for
 from lightglue_ros_tools.quality import homography_sequence
 
-
-class RecordingSession:
-    """Forwards to the real session and records the input shapes of every call."""
-
-    def __init__(self, session) -> None:
-        self.session = session
-        self.backend = session.backend
-        self.shapes: list[dict[str, tuple[int, ...]]] = []
-
-    def run(self, inputs):
-        self.shapes.append({name: np.shape(value) for name, value in inputs.items()})
-        return self.session.run(inputs)
+from .conftest import RecordingSession
 
 
 def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
