@@ -11,10 +11,18 @@ from .features import Features
 
 @dataclass(frozen=True, order=True)
 class FrameKey:
-    """A frame's identity: its header stamp (nanoseconds) and frame_id."""
+    """A frame's identity: its input stream and arrival number there.
 
-    stamp_ns: int
-    frame_id: str
+    The header stamp and frame_id ride along for the messages but are not the
+    identity: cameras repeat stamps, stamp 0, share frame_ids between stereo
+    sides, and bags loop back in time, and none of that may serve one image's
+    features for another.
+    """
+
+    stream: str
+    seq: int
+    stamp_ns: int = 0
+    frame_id: str = ""
 
 
 class FeatureCache:
@@ -33,6 +41,9 @@ class FeatureCache:
 
     def get(self, key: FrameKey) -> Features | None:
         return self._entries.get(key)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def get_or_extract(self, key: FrameKey, extract: Callable[[], Features]) -> Features:
         if key in self._entries:

@@ -42,11 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             params = validate({**params, "model_dir": args.model_dir})
         pipeline = MatchingPipeline.from_params(params, log=lambda m: print(m, file=sys.stderr))
         images = [_read(args.image0), _read(args.image1)]
-        f0, f1 = (
-            pipeline.features(FrameKey(i, str(path)), im, "bgr8")
-            for i, (path, im) in enumerate(zip((args.image0, args.image1), images))
-        )
-        result = pipeline.match(FrameKey(0, str(args.image0)), f0, FrameKey(1, str(args.image1)), f1)
+        key0, key1 = (FrameKey(f"image{i}", 0, frame_id=str(path)) for i, path in enumerate((args.image0, args.image1)))
+        f0, f1 = (pipeline.features(key, image, "bgr8") for key, image in zip((key0, key1), images))
+        result = pipeline.match(key0, f0, key1, f1)
     except LightGlueRosError as exc:
         print(f"lightglue-ros-match: error: {exc}", file=sys.stderr)
         return 2

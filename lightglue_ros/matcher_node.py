@@ -2,15 +2,22 @@
 
 Subscription callbacks only park the newest message per input (counting the
 one it replaces as dropped); one worker thread decodes, runs the pipeline and
-publishes. So a slow model never makes a queue grow, and the node keeps serving
-after a bad frame, which is logged with its topic and counted.
+publishes. So a slow model never makes a queue grow. The worker survives every
+frame: bad input is logged and counted, any other failure is logged with its
+traceback once and counted as an error, and only a model that keeps failing
+ends the process (exit code 3) so a supervisor can restart it.
+
+Exit codes: 0 on SIGINT/SIGTERM, 2 for a start-up fault (one FATAL line says
+what and how to fix it), 3 after ``fatal_error_count`` frames in a row failed.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from typing import Any
 
@@ -18,22 +25,39 @@ import numpy as np
 import rclpy
 import rclpy.executors
 import rclpy.logging
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 
-from .errors import ConfigError, LightGlueRosError
+from .errors import ConfigError, InputError, LightGlueRosError
 from .feature_cache import FrameKey
 from .image_codec import decode_image, encode_rgb8
 from .match_codec import encode_keypoints, encode_matches
-from .pairing import StereoPairer
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
-from .pipeline import MatchingPipeline, PairResult
+from .pipeline import MatchingPipeline, PairResult, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
 from .visualize import draw_matches
+
+EXIT_STARTUP_FAULT = 2
+EXIT_MODEL_FAILING = 3
+STATUS_HOLD_S = 10.0  # a problem keeps /diagnostics at WARN or ERROR this long after it was last seen
+SHUTDOWN_WAIT_S = 1.5  # how long shutdown waits for the frame in progress
+# What raises /diagnostics to WARN while seen in the last STATUS_HOLD_S (errors raise it to ERROR).
+WARN_COUNTERS = (
+    "bad_frames",
+    "stamp_not_increasing",
+    "time_jumps",
+    "dropped_overload",
+    "stereo_unpaired",
+    "stereo_unpaired_dropped",
+)
+UNPAIRED_WARN_FRAMES = 3  # stereo frames in a row with a partner candidate outside stereo_slop
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -47,23 +71,29 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
-def _seconds_to_ns(seconds: float) -> int:
-    return round(seconds * 1e9)
-
-
 def _nanoseconds(stamp: Any) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
+def _header(key: FrameKey) -> Header:
+    stamp = Time(sec=key.stamp_ns // 1_000_000_000, nanosec=key.stamp_ns % 1_000_000_000)
+    return Header(stamp=stamp, frame_id=key.frame_id)
+
+
+def _stamp_text(key: FrameKey) -> str:
+    return f"{key.stamp_ns // 1_000_000_000}.{key.stamp_ns % 1_000_000_000:09d}"
+
+
 class MatcherNode(Node):
     def __init__(self, **kwargs: Any) -> None:
+        # Set before anything can fail: rclpy destroys a half-built node on shutdown.
+        self._wake = threading.Condition()
+        self._running = True
+        self._worker: threading.Thread | None = None
+        self.exit_code: int | None = None
         super().__init__(NODE_NAME, **kwargs)
-        for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.params = validate({spec.name: self.get_parameter(spec.name).value for spec in PARAMS})
+        self.params = validate({spec.name: self._declare(spec) for spec in PARAMS})
         self.pipeline = MatchingPipeline.from_params(self.params, log=self.get_logger().warning)
-        slop_ns = _seconds_to_ns(self.params["stereo_slop"])
-        self.pairer: StereoPairer[tuple[Any, np.ndarray, str]] = StereoPairer(slop_ns)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.matches_pub = self.create_publisher(PointCloud2, "lightglue/matches", 10)
@@ -71,14 +101,19 @@ class MatcherNode(Node):
         self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-        self.counters = {"received": 0, "pairs": 0, "dropped_overload": 0, "bad_frames": 0}
+        self.counters = dict.fromkeys(
+            ("received", "pairs", "dropped_overload", "bad_frames", "errors", "stamp_not_increasing", "time_jumps"), 0
+        )
+        self._last_event: dict[str, tuple[float, str]] = {}  # counter -> (when, what) of its last increase
+        self._failures_in_a_row = 0
+        self._tracebacks_shown: set[tuple[str, str, int | None]] = set()
+        self._stamp_warned: set[str] = set()
+        self._unpaired_seen = 0
         self.arrivals: deque[float] = deque(maxlen=100)
         self.recent_matches: deque[int] = deque(maxlen=100)
         self.last_timings: dict[str, float] = {}
         self._pending: dict[str, Any] = {}
         self._images: dict[FrameKey, np.ndarray] = {}  # newest frames, for the match image
-        self._wake = threading.Condition()
-        self._running = True
 
         qos = self._qos()
         msg_type = CompressedImage if self.params["input_type"] == "compressed" else Image
@@ -93,6 +128,14 @@ class MatcherNode(Node):
         self.get_logger().info(
             f"{self.params['mode']} matching on {list(self.topics.values())} with {self.pipeline.backend}"
         )
+
+    def _declare(self, spec: ParamSpec) -> Any:
+        """Declare one parameter; rclpy's own range and type checks are reported like ours."""
+        try:
+            return self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
+        except ParameterException as exc:
+            allowed = f"[{spec.minimum}, {spec.maximum}]" if spec.minimum is not None else type(spec.default).__name__
+            raise ConfigError(f"parameter '{spec.name}': {exc} (allowed: {allowed})") from None
 
     def _qos(self) -> QoSProfile:
         """Sensor-data QoS (best effort, volatile, keep last) with the configured reliability and depth."""
@@ -111,7 +154,8 @@ class MatcherNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         self.params = changed
         self.pipeline.matcher.match_threshold = changed["match_threshold"]
-        self.pairer.slop_ns = _seconds_to_ns(changed["stereo_slop"])
+        self.pipeline.stereo.slop_ns = seconds_to_ns(changed["stereo_slop"])
+        self.pipeline.clock.jump_tolerance_ns = seconds_to_ns(changed["time_jump_tolerance"])
         return SetParametersResult(successful=True)
 
     def _on_image(self, topic: str, msg: Any) -> None:
@@ -120,9 +164,13 @@ class MatcherNode(Node):
             self.counters["received"] += 1
             self.arrivals.append(time.monotonic())
             if topic in self._pending:
-                self.counters["dropped_overload"] += 1
+                self._count("dropped_overload", "input faster than processing")
             self._pending[topic] = msg
             self._wake.notify()
+
+    def _count(self, counter: str, what: str) -> None:
+        self.counters[counter] += 1
+        self._last_event[counter] = (time.monotonic(), what)
 
     def _work(self) -> None:
         while self._running:
@@ -135,32 +183,75 @@ class MatcherNode(Node):
                 msg = self._pending.pop(topic)
             try:
                 self._process(topic, msg)
-            except LightGlueRosError as exc:
-                self.counters["bad_frames"] += 1
+                self._failures_in_a_row = 0
+            except InputError as exc:
+                self._count("bad_frames", str(exc))
                 stamp = msg.header.stamp
                 self.get_logger().error(f"{self.topics[topic]}: frame {stamp.sec}.{stamp.nanosec:09d} skipped: {exc}")
+            except Exception as exc:  # the worker must outlive any failure inside a frame
+                if not self._running or not self.context.ok():
+                    return  # shutting down: publishers and context are going away
+                self._on_failure(topic, msg, exc)
+
+    def _on_failure(self, topic: str, msg: Any, exc: Exception) -> None:
+        """Log a failed frame (traceback once per distinct error) and exit after too many in a row."""
+        stamp = msg.header.stamp
+        what = f"{type(exc).__name__}: {exc}"
+        self._count("errors", what)
+        self._failures_in_a_row += 1
+        # Distinct errors are told apart by type and the line that raised them, not by their varying text.
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        origin = (type(exc).__name__, where.filename, where.lineno)
+        first_time = origin not in self._tracebacks_shown
+        self._tracebacks_shown.add(origin)
+        detail = "\n" + "".join(traceback.format_exception(exc)) if first_time else ""
+        self.get_logger().error(
+            f"{self.topics[topic]}: frame {stamp.sec}.{stamp.nanosec:09d} failed: {what}{detail}".rstrip()
+        )
+        limit = self.params["fatal_error_count"]
+        if self._failures_in_a_row >= limit:
+            self.get_logger().fatal(
+                f"{limit} frames in a row failed (last: {what}): exiting with code {EXIT_MODEL_FAILING} "
+                "so a supervisor can restart the node (launch respawn:=true)"
+            )
+            self.exit_code = EXIT_MODEL_FAILING
+            self._running = False
+
+    def _admit(self, topic: str, msg: Any) -> FrameKey:
+        """The frame's key; stamps that stop increasing or jump back are counted and said."""
+        check = self.pipeline.admit(topic, _nanoseconds(msg.header.stamp), msg.header.frame_id)
+        name = self.topics[topic]
+        if check.kind == "time_jump":
+            self._count("time_jumps", f"{name} jumped back {check.back_ns / 1e9:.3f} s")
+            self.get_logger().warning(f"time jumped back by {check.back_ns / 1e9:.3f} s on {name}: state reset")
+        elif check.kind == "not_increasing":
+            self._count("stamp_not_increasing", f"{name}: stamp did not increase")
+            if name not in self._stamp_warned:
+                self._stamp_warned.add(name)
+                self.get_logger().warning(
+                    f"{name}: stamp {_stamp_text(check.key)} does not increase (went back "
+                    f"{check.back_ns / 1e9:.3f} s); frames are still matched in arrival order. "
+                    "Counted as stamp_not_increasing; said once per input"
+                )
+        return check.key
 
     def _process(self, topic: str, msg: Any) -> None:
         image, encoding = decode_image(msg)
-        key = FrameKey(_nanoseconds(msg.header.stamp), msg.header.frame_id)
+        key = self._admit(topic, msg)
         if self.params["mode"] == "consecutive":
             result = self.pipeline.process_consecutive(key, image, encoding)
-            self._publish_keypoints(msg.header, key)
+            self._publish_keypoints(key)
             self._remember(key, image, encoding)
-            if result is not None:
-                self._publish_pair(result, header=msg.header, other=result.key0)
-            return
-        side = "left" if topic.startswith("left") else "right"
-        pair = self.pairer.push(side, key, (msg.header, image, encoding))
-        if pair is None:
-            return
-        (lkey, (lheader, limage, lenc)), (rkey, (rheader, rimage, renc)) = pair
-        result = self.pipeline.process_stereo((lkey, limage, lenc), (rkey, rimage, renc))
-        self._publish_keypoints(lheader, lkey)
-        self._publish_keypoints(rheader, rkey)
-        self._remember(lkey, limage, lenc)
-        self._remember(rkey, rimage, renc)
-        self._publish_pair(result, header=lheader, other=rkey)
+        else:
+            result = self.pipeline.process_stereo_frame(topic.split("/")[0], key, image, encoding)
+            self._remember(key, image, encoding)
+            if result is None:
+                return
+            self._publish_keypoints(result.key0)
+            self._publish_keypoints(result.key1)
+        if result is not None:
+            # Consecutive: the newer frame's header; stereo: the left frame's.
+            self._publish_pair(result, result.key1 if self.params["mode"] == "consecutive" else result.key0)
 
     def _remember(self, key: FrameKey, image: np.ndarray, encoding: str) -> None:
         """Keep the last few frames only while someone watches the match image."""
@@ -171,15 +262,17 @@ class MatcherNode(Node):
         while len(self._images) > 3:
             self._images.pop(next(iter(self._images)))
 
-    def _publish_keypoints(self, header: Any, key: FrameKey) -> None:
+    def _publish_keypoints(self, key: FrameKey) -> None:
         features = self.pipeline.cache.get(key)
         if features is not None:
-            self.keypoints_pub.publish(encode_keypoints(header, features.keypoints, features.scores))
+            self.keypoints_pub.publish(encode_keypoints(_header(key), features.keypoints, features.scores))
 
-    def _publish_pair(self, result: PairResult, header: Any, other: FrameKey) -> None:
+    def _publish_pair(self, result: PairResult, own: FrameKey) -> None:
+        other = result.key0 if own is result.key1 else result.key1
+        header = _header(own)
         m = result.matches.matches
-        other_stamp = type(header.stamp)(sec=other.stamp_ns // 1_000_000_000, nanosec=other.stamp_ns % 1_000_000_000)
         points0, points1 = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
+        other_stamp = _header(other).stamp
         self.matches_pub.publish(encode_matches(header, other_stamp, points0, points1, m, result.matches.scores))
         self.counters["pairs"] += 1
         self.recent_matches.append(len(m))
@@ -189,8 +282,31 @@ class MatcherNode(Node):
             canvas = draw_matches(images[0], images[1], result.features0, result.features1, result.matches)
             self.image_pub.publish(encode_rgb8(canvas, header))
 
+    def _status(self) -> tuple[bytes, str]:
+        """Level and message from what happened in the last STATUS_HOLD_S seconds, each cause named."""
+        stereo = self.pipeline.stereo
+        if stereo.misses_in_a_row >= UNPAIRED_WARN_FRAMES:
+            self._last_event["stereo_unpaired"] = (
+                time.monotonic(),
+                f"left/right do not pair: right stamps are {stereo.last_offset_ns / 1e6:+.1f} ms from left, "
+                f"stereo_slop is {stereo.slop_ns / 1e6:.1f} ms: raise stereo_slop or synchronise the cameras",
+            )
+        if stereo.dropped > self._unpaired_seen:
+            self._unpaired_seen = stereo.dropped
+            self._last_event["stereo_unpaired_dropped"] = (time.monotonic(), "frames without a partner dropped")
+        now = time.monotonic()
+        recent = {c: what for c, (when, what) in self._last_event.items() if now - when < STATUS_HOLD_S}
+        if "errors" in recent:
+            level = DiagnosticStatus.ERROR
+        elif any(c in recent for c in WARN_COUNTERS):
+            level = DiagnosticStatus.WARN
+        else:
+            return DiagnosticStatus.OK, "ok"
+        return level, "; ".join(f"{counter}: {what}" for counter, what in recent.items())
+
     def _publish_diagnostics(self) -> None:
         span = self.arrivals[-1] - self.arrivals[0] if len(self.arrivals) > 1 else 0.0
+        cache = self.pipeline.cache
         values = {
             "input_rate_hz": f"{(len(self.arrivals) - 1) / span:.2f}" if span > 0 else "0",
             **{f"{stage}_ms": f"{ms:.1f}" for stage, ms in self.last_timings.items()},
@@ -199,17 +315,17 @@ class MatcherNode(Node):
             "lightglue_layers_last": str(self.pipeline.matcher.last_depth),
             "points_pruned_last": str(self.pipeline.matcher.last_pruned),
             **{name: str(count) for name, count in self.counters.items()},
-            "stereo_unpaired_dropped": str(self.pairer.dropped),
-            "feature_cache_frames": str(len(self.pipeline.cache)),
-            "feature_cache_hits": str(self.pipeline.cache.hits),
-            "extractions": str(self.pipeline.cache.misses),
+            "stereo_unpaired_dropped": str(self.pipeline.stereo.dropped),
+            "feature_cache_frames": str(len(cache)),
+            "feature_cache_hits": str(cache.hits),
+            "extractions": str(cache.misses),
             "backend": self.pipeline.backend,
         }
-        dropping = self.counters["dropped_overload"] > 0
+        level, message = self._status()
         status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if dropping else DiagnosticStatus.OK,
+            level=level,
             name=f"{self.get_fully_qualified_name()}: matcher",
-            message="dropping frames: input faster than processing" if dropping else "ok",
+            message=message,
             hardware_id=self.pipeline.backend,
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
@@ -217,30 +333,52 @@ class MatcherNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 
-    def destroy_node(self) -> None:
+    def stop_worker(self, timeout: float) -> bool:
+        """Stop the worker after its current frame; False if it is still busy after ``timeout``."""
         with self._wake:
             self._running = False
             self._wake.notify()
-        self._worker.join(timeout=5)
+        if self._worker is None or self._worker is threading.current_thread():
+            return True
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        self.stop_worker(SHUTDOWN_WAIT_S)
         super().destroy_node()
 
 
+def _startup_fault(message: str) -> int:
+    rclpy.logging.get_logger(NODE_NAME).fatal(message)
+    return EXIT_STARTUP_FAULT
+
+
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # rcl rejects bad --ros-args (a params file that cannot be read)
+        return _startup_fault(f"cannot start: {exc}")
     try:
         node = MatcherNode()
     except LightGlueRosError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
         rclpy.try_shutdown()
-        return 2
+        return _startup_fault(str(exc))
+    executor = rclpy.executors.SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        while rclpy.ok() and node.exit_code is None:
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    idle = node.stop_worker(SHUTDOWN_WAIT_S)
+    code = node.exit_code or 0
+    node.destroy_node()
+    rclpy.try_shutdown()
+    if not idle:  # a frame is still inside a model: do not wait for it, and do not tear the runtime down under it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -89,6 +89,21 @@ PARAMS: tuple[ParamSpec, ...] = (
         read_only=False,
     ),
     ParamSpec(
+        "time_jump_tolerance",
+        1.0,
+        "seconds a stamp may go back before it counts as a time jump (bag loop, sim reset): state is reset",
+        minimum=0.0,
+        maximum=3600.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "fatal_error_count",
+        10,
+        "frames in a row failing inside the models before the node exits with code 3 (for respawn)",
+        minimum=1,
+        maximum=100000,
+    ),
+    ParamSpec(
         "input_type",
         "raw",
         "raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage)",

@@ -1,7 +1,8 @@
 """The matching pipeline: numpy images in, features and matches out. No ROS here.
 
-Each frame is extracted once and cached by FrameKey; consecutive and stereo
-modes only decide which cached frames are matched.
+Each frame is extracted once and cached by FrameKey (its stream and arrival
+number); consecutive and stereo modes only decide which cached frames are
+matched, and a time jump resets that state so no pair spans it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Matches
 from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
-from .pairing import ConsecutivePairer
+from .pairing import ConsecutivePairer, StampCheck, StereoPairer, StreamClock
 from .sessions import OrtSession, Session
 from .tensorrt_profiles import default_keypoint_range, profile_for
 
@@ -101,12 +102,25 @@ def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[
         raise ModelError(f"models in '{params['model_dir']}': {exc}") from exc
 
 
+def seconds_to_ns(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
 class MatchingPipeline:
-    def __init__(self, extractor: FeatureExtractor, matcher: LightGlueMatcher, cache_size: int) -> None:
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        matcher: LightGlueMatcher,
+        cache_size: int,
+        stereo_slop: float = 0.005,
+        time_jump_tolerance: float = 1.0,
+    ) -> None:
         self.extractor = extractor
         self.matcher = matcher
         self.cache = FeatureCache(cache_size)
+        self.clock = StreamClock(seconds_to_ns(time_jump_tolerance))
         self.consecutive = ConsecutivePairer()
+        self.stereo: StereoPairer[tuple[np.ndarray, str]] = StereoPairer(seconds_to_ns(stereo_slop))
         self.timer = StageTimer()
 
     @classmethod
@@ -120,11 +134,23 @@ class MatchingPipeline:
         extractor = FeatureExtractor(
             sessions["extractor"], manifest, params["resize_long_side"], params["max_keypoints"]
         )
-        return cls(extractor, make_matcher(manifest, sessions, params), params["feature_cache_size"])
+        matcher = make_matcher(manifest, sessions, params)
+        return cls(
+            extractor, matcher, params["feature_cache_size"], params["stereo_slop"], params["time_jump_tolerance"]
+        )
 
     @property
     def backend(self) -> str:
         return f"extractor={self.extractor.session.backend} matcher={self.matcher.session.backend}"
+
+    def admit(self, stream: str, stamp_ns: int = 0, frame_id: str = "") -> StampCheck:
+        """Give a new frame of ``stream`` its key; after a time jump nothing before it is paired or reused."""
+        check = self.clock.admit(stream, stamp_ns, frame_id)
+        if check.kind == "time_jump":
+            self.cache.clear()
+            self.consecutive.reset()
+            self.stereo.reset()
+        return check
 
     def features(self, key: FrameKey, image: np.ndarray, encoding: str) -> Features:
         return self.cache.get_or_extract(
@@ -143,6 +169,14 @@ class MatchingPipeline:
         if previous_features is None:
             return None
         return self.match(previous, previous_features, key, features)
+
+    def process_stereo_frame(self, side: str, key: FrameKey, image: np.ndarray, encoding: str) -> PairResult | None:
+        """Wait for the partner of a ``left`` or ``right`` frame by stamp; match the pair once it is there."""
+        pair = self.stereo.push(side, key, (image, encoding))
+        if pair is None:
+            return None
+        (lkey, (limage, lenc)), (rkey, (rimage, renc)) = pair
+        return self.process_stereo((lkey, limage, lenc), (rkey, rimage, renc))
 
     def process_stereo(
         self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]

@@ -16,6 +16,11 @@ import numpy as np
 from .errors import InputError
 from .manifest import InputPolicy
 
+# Fewer pixels on a side than this, in the camera image or after the resize, is no frame to match: DISK and
+# SuperPoint see through 8-16 px strides and a receptive field wider than that, so such an input only
+# yields border responses (an 8x8 frame enlarged gave 91 keypoints and false matches).
+MIN_SIDE = 32
+
 # encoding -> (channels in the message, OpenCV conversion to RGB, full-scale value)
 ENCODINGS: dict[str, tuple[int, int | None, float]] = {
     "mono8": (1, cv2.COLOR_GRAY2RGB, 255.0),
@@ -79,6 +84,13 @@ def prepare(image: np.ndarray, encoding: str, policy: InputPolicy, resize_long_s
     else:
         factor = resize_long_side / max(width, height) if resize_long_side > 0 else 1.0
     new_w, new_h = max(1, round(width * factor)), max(1, round(height * factor))
+    if min(width, height) < MIN_SIDE:
+        raise InputError(f"image of {width}x{height} is smaller than {MIN_SIDE} px on a side")
+    if min(new_w, new_h) < MIN_SIDE:
+        raise InputError(
+            f"image of {width}x{height} becomes {new_w}x{new_h} in the model, smaller than {MIN_SIDE} px on a side: "
+            "raise resize_long_side"
+        )
     pixels = _resize(pixels, new_w, new_h)
     if policy.policy == "fixed":
         pad_h, pad_w = policy.height, policy.width

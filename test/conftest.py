@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -14,9 +15,35 @@ from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros_tools import export
 from lightglue_ros_tools.lightglue_model import LightGlue
+from lightglue_ros_tools.ros_harness import NodeProcess, RosClient
 from lightglue_ros_tools.superpoint_model import SuperPointNet
 
 SEED = 1234
+PARAMS_FILE = "config/matcher.yaml"
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    os.environ["ROS_DOMAIN_ID"] = str(30 + os.getpid() % 60)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    client = RosClient()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def start_node(ros, disk_model_dir, tmp_path):
+    nodes = []
+
+    def start(namespace: str, **overrides: object) -> NodeProcess:
+        node = NodeProcess(namespace, PARAMS_FILE, tmp_path, model_dir=str(disk_model_dir), **overrides)
+        nodes.append(node)
+        node.wait_ready()
+        return node
+
+    yield start
+    for node in nodes:
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ from lightglue_ros.launch_config import node_settings, ros_arguments
 from lightglue_ros.match_codec import decode_matches
 from lightglue_ros_tools.ros_harness import READY_LINE, image_msg
 
-from .test_node import ros  # noqa: F401  (module fixture: DDS domain on loopback)
-
 
 def test_settings_for_each_mode():
     mono = node_settings("consecutive", "p.yaml", "/robot", "/camera/image_raw", "left/image", "right/image")
@@ -27,7 +25,7 @@ def test_settings_for_each_mode():
     assert stereo.overrides == {"mode": "stereo"} and "__ns" not in " ".join(ros_arguments(stereo))
 
 
-def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):  # noqa: F811
+def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):
     settings = node_settings("consecutive", "config/matcher.yaml", "/launched", "/camera/image_raw", "", "")
     args = [*ros_arguments(settings), "-p", f"model_dir:={disk_model_dir}", "-p", "resize_long_side:=320"]
     log = tmp_path / "node.log"

@@ -15,7 +15,7 @@ from .conftest import make_pipeline
 def test_stereo_motorcycle_against_ground_truth(disk_model_dir, motorcycle, long_side):
     left, right, disparity = motorcycle
     pipeline = make_pipeline(disk_model_dir, resize_long_side=long_side)
-    result = pipeline.process_stereo((FrameKey(0, "left"), left, "rgb8"), (FrameKey(0, "right"), right, "rgb8"))
+    result = pipeline.process_stereo((FrameKey("left", 0), left, "rgb8"), (FrameKey("right", 0), right, "rgb8"))
     m = result.matches.matches
     quality = stereo_quality(result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]], disparity)
     print(long_side, quality)
@@ -28,7 +28,7 @@ def test_stereo_motorcycle_against_ground_truth(disk_model_dir, motorcycle, long
 def test_consecutive_homography_sequence(disk_model_dir, motorcycle):
     frames, homographies = homography_sequence(motorcycle[0], 4)
     pipeline = make_pipeline(disk_model_dir, resize_long_side=640)
-    results = [pipeline.process_consecutive(FrameKey(k, "camera"), f, "rgb8") for k, f in enumerate(frames)]
+    results = [pipeline.process_consecutive(FrameKey("camera", k), f, "rgb8") for k, f in enumerate(frames)]
     assert results[0] is None
     for k, result in enumerate(results[1:], start=1):
         assert (result.key0.stamp_ns, result.key1.stamp_ns) == (k - 1, k)

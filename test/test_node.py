@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
-import pytest
 
 from lightglue_ros.match_codec import decode_keypoints, decode_matches
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
-from lightglue_ros_tools.ros_harness import NodeProcess, RosClient, image_msg, stamp
-
-PARAMS_FILE = "config/matcher.yaml"
-
-
-@pytest.fixture(scope="module")
-def ros(tmp_path_factory):
-    os.environ["ROS_DOMAIN_ID"] = str(30 + os.getpid() % 60)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    client = RosClient()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start_node(ros, disk_model_dir, tmp_path):
-    nodes = []
-
-    def start(namespace: str, **overrides: object) -> NodeProcess:
-        node = NodeProcess(namespace, PARAMS_FILE, tmp_path, model_dir=str(disk_model_dir), **overrides)
-        nodes.append(node)
-        node.wait_ready()
-        return node
-
-    yield start
-    for node in nodes:
-        node.stop()
+from lightglue_ros_tools.ros_harness import image_msg, stamp
 
 
 def _publish_and_wait(ros, publisher, msg, keypoints: list, count: int) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from lightglue_ros import match_cli
 from lightglue_ros.feature_cache import FeatureCache, FrameKey
-from lightglue_ros.pairing import StereoPairer
+from lightglue_ros.pairing import StereoPairer, StreamClock
 from lightglue_ros_tools.quality import homography_sequence
 
 from .conftest import RecordingSession, make_pipeline
@@ -21,7 +21,7 @@ def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, moto
     pipeline.extractor.session = RecordingSession(pipeline.extractor.session)
     heads = [RecordingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
     pipeline.matcher.parts = dataclasses.replace(pipeline.matcher.parts, heads=heads)
-    results = [pipeline.process_consecutive(FrameKey(k, "cam"), f, "rgb8") for k, f in enumerate(frames)]
+    results = [pipeline.process_consecutive(FrameKey("cam", k), f, "rgb8") for k, f in enumerate(frames)]
     assert pipeline.extractor.session.calls == 10
     assert sum(head.calls for head in heads) == 9
     assert all(len(r.matches) > 50 for r in results[1:])
@@ -32,21 +32,59 @@ def test_feature_cache_is_bounded_and_lru():
     cache = FeatureCache(2)
     made = []
     for stamp in (1, 2, 1, 3):
-        cache.get_or_extract(FrameKey(stamp, "f"), lambda s=stamp: made.append(s) or s)
+        cache.get_or_extract(FrameKey("f", stamp), lambda s=stamp: made.append(s) or s)
     assert made == [1, 2, 3]  # frame 1 came from the cache the second time
-    assert cache.get(FrameKey(2, "f")) is None  # least recently used was evicted
-    assert cache.get(FrameKey(1, "f")) == 1 and len(cache) == 2
+    assert cache.get(FrameKey("f", 2)) is None  # least recently used was evicted
+    assert cache.get(FrameKey("f", 1)) == 1 and len(cache) == 2
+
+
+def _key(stream: str, seq: int, stamp_ns: int) -> FrameKey:
+    return FrameKey(stream, seq, stamp_ns, "camera")
 
 
 def test_stereo_pairer_pairs_within_slop_and_drops_stale():
     pairer: StereoPairer[str] = StereoPairer(slop_ns=5, buffer_size=2)
-    assert pairer.push("left", FrameKey(100, "l"), "L100") is None
-    assert pairer.push("left", FrameKey(200, "l"), "L200") is None
-    pair = pairer.push("right", FrameKey(203, "r"), "R203")
-    assert pair == ((FrameKey(200, "l"), "L200"), (FrameKey(203, "r"), "R203"))
+    assert pairer.push("left", _key("l", 0, 100), "L100") is None
+    assert pairer.push("left", _key("l", 1, 200), "L200") is None
+    pair = pairer.push("right", _key("r", 0, 203), "R203")
+    assert pair == ((_key("l", 1, 200), "L200"), (_key("r", 0, 203), "R203"))
     assert pairer.dropped == 1  # L100 can no longer pair in order
-    assert pairer.push("right", FrameKey(300, "r"), "R300") is None
-    assert pairer.push("left", FrameKey(310, "l"), "L310") is None  # 10 ns apart > slop
+    assert pairer.push("right", _key("r", 1, 300), "R300") is None
+    assert pairer.push("left", _key("l", 2, 310), "L310") is None  # 10 ns apart > slop
+    assert pairer.last_offset_ns == -10  # right is 10 ns before left
+
+
+def test_stereo_pairer_with_repeated_stamps_pairs_in_arrival_order():
+    """Drivers that stamp 0 or repeat stamps: each left pairs with the right that arrived with it."""
+    pairer: StereoPairer[str] = StereoPairer(slop_ns=0)
+    pairs = []
+    for k in range(3):
+        assert pairer.push("left", _key("l", k, 0), f"L{k}") is None
+        pairs.append(pairer.push("right", _key("r", k, 0), f"R{k}"))
+    assert [(left[1], right[1]) for left, right in pairs] == [("L0", "R0"), ("L1", "R1"), ("L2", "R2")]
+    assert pairer.dropped == 0
+
+
+def test_stream_clock_numbers_frames_and_tells_stamp_problems():
+    clock = StreamClock(jump_tolerance_ns=1000)
+    kinds = [clock.admit("image", stamp, "cam") for stamp in (5000, 6000, 6000, 5500, 100, 200)]
+    assert [c.kind for c in kinds] == ["first", "ok", "not_increasing", "not_increasing", "time_jump", "ok"]
+    assert [c.key.seq for c in kinds] == [0, 1, 2, 3, 4, 5]  # same stamp, still a new frame
+    assert kinds[3].back_ns == 500 and kinds[4].back_ns == 5400
+    assert clock.admit("left", 0, "cam").key == FrameKey("left", 0, 0, "cam")  # streams are numbered apart
+
+
+def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle):
+    frames, _ = homography_sequence(motorcycle[0], 3, size=(320, 240))
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256, time_jump_tolerance=1.0)
+    stamps = (10_000_000_000, 11_000_000_000, 2_000_000_000)  # a bag loops back 9 s
+    results, checks = [], []
+    for frame, stamp in zip(frames, stamps):
+        checks.append(pipeline.admit("image", stamp, "cam"))
+        results.append(pipeline.process_consecutive(checks[-1].key, frame, "rgb8"))
+    assert checks[2].kind == "time_jump"
+    assert results[0] is None and results[1] is not None and results[2] is None
+    assert len(pipeline.cache) == 1  # only the frame after the jump
 
 
 def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle):
@@ -104,6 +142,6 @@ def test_frames_with_few_detections_keep_only_real_keypoints(disk_model_dir, mot
         x, y = features.keypoints[:, 0], features.keypoints[:, 1]
         assert x.min() >= 2 and x.max() <= 317 and y.min() >= 2 and y.max() <= 237  # never at the edge
     assert counts[0] < 20 and counts[0] < counts[1] < 1024
-    assert pipeline.process_consecutive(FrameKey(0, "cam"), blank, "rgb8") is None
-    result = pipeline.process_consecutive(FrameKey(1, "cam"), textured, "rgb8")
+    assert pipeline.process_consecutive(FrameKey("cam", 0), blank, "rgb8") is None
+    result = pipeline.process_consecutive(FrameKey("cam", 1), textured, "rgb8")
     assert np.all(result.matches.matches[:, 0] < counts[0]) and np.all(result.matches.matches[:, 1] < counts[1])

@@ -30,10 +30,10 @@ def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
     settings = ((0.95, 0.99), (-1.0, 0.9), (-1.0, -1.0))  # adaptive defaults, heavy pruning, full depth
     for k, (frame, (depth, width)) in enumerate(zip(frames, settings)):
         pipeline.matcher.configure(depth, width)
-        pipeline.process_consecutive(FrameKey(k, "cam"), frame, "rgb8")
+        pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
     pipeline.matcher.configure(-1.0, 0.9)
     left, right = (cv2.resize(image, (500, 340)) for image in motorcycle[:2])  # not a multiple of 16
-    pipeline.process_stereo((FrameKey(9, "l"), left, "rgb8"), (FrameKey(9, "r"), right, "rgb8"))
+    pipeline.process_stereo((FrameKey("l", 9), left, "rgb8"), (FrameKey("r", 9), right, "rgb8"))
 
     keypoints = default_keypoint_range(manifest.max_keypoints)
     files = manifest.model_files()

@@ -48,12 +48,12 @@ def bench_pipeline(
 ) -> tuple[dict, list[np.ndarray]]:
     """Report and the matches of each consecutive pair."""
     for k, frame in enumerate(frames):  # one warm-up pass: ONNX Runtime arenas reach their steady size
-        pipeline.process_consecutive(FrameKey(k, "warmup"), frame, "rgb8")
-    pipeline.consecutive.previous = None
+        pipeline.process_consecutive(FrameKey("warmup", k), frame, "rgb8")
+    pipeline.consecutive.reset()
     extract, match, pair_matches, inliers, layers, pruned = [], [], [], [], [], []
     start = time.perf_counter()
     for k, frame in enumerate(frames):
-        result = pipeline.process_consecutive(FrameKey(k, "cam"), frame, "rgb8")
+        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
         extract.append(pipeline.timer.last_ms["extract"])
         if result is not None:
             match.append(result.timings_ms["match"])
@@ -81,7 +81,7 @@ def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
     left, right, _ = data.stereo_motorcycle()
     start = time.perf_counter()
     for k in range(pairs):
-        result = pipeline.process_stereo((FrameKey(k, "l"), left, "rgb8"), (FrameKey(k, "r"), right, "rgb8"))
+        result = pipeline.process_stereo((FrameKey("l", k), left, "rgb8"), (FrameKey("r", k), right, "rgb8"))
     return {"stereo_pairs_per_s": pairs / (time.perf_counter() - start), "stereo_matches": len(result.matches)}
 
 
@@ -155,7 +155,7 @@ def bench_node(
     ros = RosClient()
     overrides = {"model_dir": str(model_dir), "resize_long_side": long_side, "qos_reliability": "reliable"}
     node = NodeProcess("/bench", str(params_file), Path(tempfile.gettempdir()), **overrides)
-    pipeline.consecutive.previous = None
+    pipeline.consecutive.reset()
     try:
         node.wait_ready()
         matches = ros.listen("/bench/lightglue/matches")
@@ -167,7 +167,7 @@ def bench_node(
             measured = k > len(frames)  # a frame of the second pass, with a previous frame to match
             if k >= len(frames):  # the bare pipeline runs the second pass only
                 start = time.perf_counter()
-                pipeline.process_consecutive(FrameKey(k, "bare"), frame, "rgb8")
+                pipeline.process_consecutive(FrameKey("bare", k), frame, "rgb8")
                 if measured:
                     bare.append((time.perf_counter() - start) * 1e3)
             sent = time.perf_counter()

@@ -34,11 +34,16 @@ def image_msg(pixels: np.ndarray, encoding: str, k: int, frame_id: str) -> Image
     return msg
 
 
-class NodeProcess:
-    """``python -m lightglue_ros.matcher_node`` with a params file and overrides, in a namespace."""
+NODE_ENTRY = ("-m", "lightglue_ros.matcher_node")
 
-    def __init__(self, namespace: str, params_file: str, log_dir: Path, **overrides: object) -> None:
-        args = [sys.executable, "-m", "lightglue_ros.matcher_node", "--ros-args", "--params-file", params_file]
+
+class NodeProcess:
+    """``python -m lightglue_ros.matcher_node`` (or another ``entry``) with a params file and overrides."""
+
+    def __init__(
+        self, namespace: str, params_file: str, log_dir: Path, entry: tuple[str, ...] = NODE_ENTRY, **overrides: object
+    ) -> None:
+        args = [sys.executable, *entry, "--ros-args", "--params-file", params_file]
         for name, value in overrides.items():
             args += ["-p", f"{name}:={value}"]
         args += ["-r", f"__ns:={namespace}"]
