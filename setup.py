@@ -46,6 +46,7 @@ setup(
             "lightglue-ros-match = lightglue_ros.match_cli:main",
             "lightglue-ros-export = lightglue_ros_tools.export:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",
+            "lightglue-ros-soak = lightglue_ros_tools.soak:main",
         ],
     },
 )

@@ -7,7 +7,7 @@ import numpy as np
 from .errors import InputError
 from .features import Features
 from .manifest import Manifest
-from .preprocess import prepare
+from .preprocess import ENCODINGS, auto_bit_depth, prepare, sixteen_bit_full_scale
 from .sessions import Session
 
 
@@ -19,14 +19,44 @@ class FeatureExtractor:
     (padding, suppressed or weak points) is cut here so it can never be matched.
     """
 
-    def __init__(self, session: Session, manifest: Manifest, resize_long_side: int, max_keypoints: int) -> None:
+    def __init__(
+        self,
+        session: Session,
+        manifest: Manifest,
+        resize_long_side: int,
+        max_keypoints: int,
+        upscale: bool = False,
+        sixteen_bit_depth: int = 0,
+    ) -> None:
         self.session = session
         self.manifest = manifest
         self.resize_long_side = resize_long_side
+        self.upscale = upscale
         self.max_keypoints = min(max_keypoints, manifest.max_keypoints)
+        self.sixteen_bit_depth = sixteen_bit_depth  # 0: automatic
+        self._largest_16bit_value = 0
+
+    def full_scale_16(self, image: np.ndarray, encoding: str) -> float:
+        """White of 16-bit frames: 2^bits - 1 of the configured depth, or of the automatic one.
+
+        Automatic: the smallest of 10/12/14/16 bits holding the largest value seen so far, so a 12-bit
+        camera is not read as nearly black (divided by 65535) and the scale never flickers back down.
+        """
+        if self.sixteen_bit_depth:
+            return sixteen_bit_full_scale(self.sixteen_bit_depth)
+        if encoding in ENCODINGS and ENCODINGS[encoding].bytes_per_value == 2 and image.size:
+            self._largest_16bit_value = max(self._largest_16bit_value, int(image.max()))
+        return sixteen_bit_full_scale(auto_bit_depth(self._largest_16bit_value))
 
     def __call__(self, image: np.ndarray, encoding: str) -> Features:
-        model_input = prepare(image, encoding, self.manifest.input, self.resize_long_side)
+        model_input = prepare(
+            image,
+            encoding,
+            self.manifest.input,
+            self.resize_long_side,
+            self.upscale,
+            self.full_scale_16(image, encoding),
+        )
         pixels = model_input.tensor.shape[2] * model_input.tensor.shape[3]
         if pixels < self.manifest.max_keypoints:
             raise InputError(

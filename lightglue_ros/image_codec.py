@@ -1,7 +1,10 @@
 """sensor_msgs Image/CompressedImage <-> numpy.
 
-cv_bridge on a ROS install; the maintained ``rosbags-image`` elsewhere (the PyPI
-``cv-bridge`` is an old ROS 1 port that breaks on numpy 2).
+Raw images come out in their own encoding (colour conversion happens in
+``preprocess`` with OpenCV): cv_bridge on a ROS install; elsewhere the message
+buffer is viewed row by row (padding after each row skipped, big-endian 16-bit
+data swapped), and compressed images are decoded with ``rosbags-image`` (the
+PyPI ``cv-bridge`` is an old ROS 1 port that breaks on numpy 2).
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ try:
     _BRIDGE: CvBridge | None = CvBridge()
 except ImportError:  # pip install without ROS: rosbags-image
     _BRIDGE = None
-    from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
+    from rosbags.image import compressed_image_to_cvimage
+
+
+def _pixels(msg: Image, row_bytes: int, channels: int, bytes_per_value: int) -> np.ndarray:
+    """The (H, W[, C]) pixels of a raw image, without the padding at the end of each row."""
+    rows = np.frombuffer(msg.data, np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    rows = np.ascontiguousarray(rows[:, :row_bytes])
+    if bytes_per_value == 2:
+        rows = rows.view(">u2" if msg.is_bigendian else "<u2").astype(np.uint16)
+    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
+    return rows.reshape(shape)
 
 
 def decode_image(msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
@@ -33,18 +46,19 @@ def decode_image(msg: Image | CompressedImage) -> tuple[np.ndarray, str]:
         raise InputError(f"unsupported image encoding '{msg.encoding}': expected one of {sorted(ENCODINGS)}")
     if msg.width == 0 or msg.height == 0:
         raise InputError(f"image has zero size {msg.width}x{msg.height}")
-    channels, _, full_scale = ENCODINGS[msg.encoding]
-    row_bytes = msg.width * channels * (2 if full_scale > 255 else 1)
+    spec = ENCODINGS[msg.encoding]
+    row_bytes = msg.width * spec.channels * spec.bytes_per_value
     if msg.step < row_bytes or len(msg.data) < msg.step * msg.height:
         raise InputError(
             f"image data of {len(msg.data)} bytes (step {msg.step}) is too short for "
             f"{msg.width}x{msg.height} {msg.encoding}"
         )
     if _BRIDGE:
-        return _BRIDGE.imgmsg_to_cv2(msg, "passthrough"), msg.encoding
-    if msg.step != row_bytes:
-        raise InputError(f"row padding (step {msg.step} > {row_bytes}) needs cv_bridge")
-    return image_to_cvimage(msg), msg.encoding
+        try:
+            return _BRIDGE.imgmsg_to_cv2(msg, "passthrough"), msg.encoding
+        except Exception as exc:  # cv_bridge raises its own error types
+            raise InputError(f"cv_bridge cannot read {msg.encoding} image: {exc}") from exc
+    return _pixels(msg, row_bytes, spec.channels, spec.bytes_per_value), msg.encoding
 
 
 def encode_rgb8(image: np.ndarray, header) -> Image:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .model_location import export_command
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -86,11 +87,13 @@ class Manifest:
         return path
 
     @classmethod
-    def read(cls, folder: Path) -> Manifest:
+    def read(cls, folder: Path, extractor: str = "disk") -> Manifest:
+        """The manifest in ``folder``; when there is none, the error gives the export command for ``extractor``."""
         path = Path(folder) / MANIFEST_NAME
         if not path.is_file():
             raise ModelError(
-                f"no {MANIFEST_NAME} in model_dir '{folder}': export the models first (lightglue-ros-export)"
+                f"no {MANIFEST_NAME} in model_dir '{folder}': export the models first: "
+                f"{export_command(extractor, Path(folder))}"
             )
         try:
             raw = json.loads(path.read_text())

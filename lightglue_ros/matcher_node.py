@@ -38,9 +38,10 @@ from std_msgs.msg import Header
 from .errors import ConfigError, InputError, LightGlueRosError
 from .feature_cache import FrameKey
 from .image_codec import decode_image, encode_rgb8
+from .input_monitor import InputMonitor
 from .match_codec import encode_keypoints, encode_matches
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
-from .pipeline import MatchingPipeline, PairResult, seconds_to_ns
+from .pipeline import MatchingPipeline, PairResult, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
 from .visualize import draw_matches
 
@@ -56,7 +57,9 @@ WARN_COUNTERS = (
     "dropped_overload",
     "stereo_unpaired",
     "stereo_unpaired_dropped",
+    "input_loss",
 )
+LOSS_WARN_SHARE = 0.05  # estimated share of frames lost on the way before /diagnostics warns
 UNPAIRED_WARN_FRAMES = 3  # stereo frames in a row with a partner candidate outside stereo_slop
 
 
@@ -64,6 +67,8 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
     if spec.choices:
         descriptor.additional_constraints = f"one of {list(spec.choices)}"
+    if isinstance(spec.default, bool):
+        return descriptor
     if isinstance(spec.default, float):
         descriptor.floating_point_range = [FloatingPointRange(from_value=spec.minimum, to_value=spec.maximum)]
     elif isinstance(spec.default, int):
@@ -109,7 +114,6 @@ class MatcherNode(Node):
         self._tracebacks_shown: set[tuple[str, str, int | None]] = set()
         self._stamp_warned: set[str] = set()
         self._unpaired_seen = 0
-        self.arrivals: deque[float] = deque(maxlen=100)
         self.recent_matches: deque[int] = deque(maxlen=100)
         self.last_timings: dict[str, float] = {}
         self._pending: dict[str, Any] = {}
@@ -120,13 +124,33 @@ class MatcherNode(Node):
         suffix = "/compressed" if msg_type is CompressedImage else ""
         topics = ["image"] if self.params["mode"] == "consecutive" else ["left/image", "right/image"]
         self.topics = {t: self.resolve_topic_name(t + suffix) for t in topics}
+        self.inputs = {topic: InputMonitor() for topic in topics}
         for topic, name in self.topics.items():
             self.create_subscription(msg_type, name, lambda msg, t=topic: self._on_image(t, msg), qos)
         self.create_timer(1.0, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="lightglue_worker", daemon=True)
         self._worker.start()
-        self.get_logger().info(
-            f"{self.params['mode']} matching on {list(self.topics.values())} with {self.pipeline.backend}"
+        self.get_logger().info(self._startup_summary(msg_type.__name__))
+
+    def _startup_summary(self, msg_type: str) -> str:
+        """One block with everything a user checks first: models, resize, providers, QoS, transport, topics."""
+        p, manifest = self.params, self.pipeline.extractor.manifest
+        resize = "native size"
+        if p["resize_long_side"]:
+            enlarge = "smaller frames enlarged (upscale)" if p["upscale"] else "never enlarged"
+            resize = f"long side capped at {p['resize_long_side']} px, {enlarge}"
+        outputs = [self.resolve_topic_name(t) for t in ("lightglue/matches", "lightglue/keypoints")]
+        return "\n".join(
+            [
+                f"{p['mode']} matching on {list(self.topics.values())} with {self.pipeline.backend}",
+                f"  models: {model_dir_of(p)} ({manifest.extractor}, {self.pipeline.extractor.max_keypoints} of "
+                f"{manifest.max_keypoints} keypoints, {manifest.precision})",
+                f"  resize: {resize}; providers: {p['providers']}",
+                f"  input: {msg_type}, QoS {p['qos_reliability']} depth {p['qos_depth']}; "
+                f"{os.environ.get('RMW_IMPLEMENTATION') or 'default RMW'}, "
+                f"FASTDDS_BUILTIN_TRANSPORTS={os.environ.get('FASTDDS_BUILTIN_TRANSPORTS') or 'unset (stock UDP)'}",
+                f"  output: {', '.join(outputs)}, {self.resolve_topic_name('lightglue/matches_image')}, /diagnostics",
+            ]
         )
 
     def _declare(self, spec: ParamSpec) -> Any:
@@ -162,7 +186,7 @@ class MatcherNode(Node):
         """Park the newest message of ``topic``; a message still waiting is replaced and counted."""
         with self._wake:
             self.counters["received"] += 1
-            self.arrivals.append(time.monotonic())
+            self.inputs[topic].record(_nanoseconds(msg.header.stamp), time.monotonic())
             if topic in self._pending:
                 self._count("dropped_overload", "input faster than processing")
             self._pending[topic] = msg
@@ -258,7 +282,8 @@ class MatcherNode(Node):
         if self.image_pub.get_subscription_count() == 0:
             self._images.clear()
             return
-        self._images[key] = (to_float_rgb_or_gray(image, encoding, 3) * 255).astype(np.uint8)
+        white = self.pipeline.extractor.full_scale_16(image, encoding)
+        self._images[key] = (to_float_rgb_or_gray(image, encoding, 3, white) * 255).astype(np.uint8)
         while len(self._images) > 3:
             self._images.pop(next(iter(self._images)))
 
@@ -282,8 +307,11 @@ class MatcherNode(Node):
             canvas = draw_matches(images[0], images[1], result.features0, result.features1, result.matches)
             self.image_pub.publish(encode_rgb8(canvas, header))
 
-    def _status(self) -> tuple[bytes, str]:
-        """Level and message from what happened in the last STATUS_HOLD_S seconds, each cause named."""
+    def _status(self, lost: int, sent: int) -> tuple[bytes, str]:
+        """Level and message from what happened in the last STATUS_HOLD_S seconds, each cause named.
+
+        ``lost`` of ``sent`` frames are estimated to have never arrived on the inputs.
+        """
         stereo = self.pipeline.stereo
         if stereo.misses_in_a_row >= UNPAIRED_WARN_FRAMES:
             self._last_event["stereo_unpaired"] = (
@@ -294,6 +322,13 @@ class MatcherNode(Node):
         if stereo.dropped > self._unpaired_seen:
             self._unpaired_seen = stereo.dropped
             self._last_event["stereo_unpaired_dropped"] = (time.monotonic(), "frames without a partner dropped")
+        if sent and lost > LOSS_WARN_SHARE * sent:
+            self._last_event["input_loss"] = (
+                time.monotonic(),
+                f"about {lost / sent:.0%} of the frames sent on {list(self.topics.values())} never arrived (gaps in "
+                "their stamps): large best-effort frames are lost in DDS fragments; run camera and node with "
+                "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (launch large_data:=true) or use qos_reliability reliable",
+            )
         now = time.monotonic()
         recent = {c: what for c, (when, what) in self._last_event.items() if now - when < STATUS_HOLD_S}
         if "errors" in recent:
@@ -305,10 +340,11 @@ class MatcherNode(Node):
         return level, "; ".join(f"{counter}: {what}" for counter, what in recent.items())
 
     def _publish_diagnostics(self) -> None:
-        span = self.arrivals[-1] - self.arrivals[0] if len(self.arrivals) > 1 else 0.0
         cache = self.pipeline.cache
+        lost, sent = map(sum, zip(*(monitor.missing() for monitor in self.inputs.values())))
         values = {
-            "input_rate_hz": f"{(len(self.arrivals) - 1) / span:.2f}" if span > 0 else "0",
+            "input_rate_hz": f"{sum(monitor.rate_hz() for monitor in self.inputs.values()):.2f}",
+            "input_loss_estimate": f"{lost / sent:.3f}" if sent else "0",
             **{f"{stage}_ms": f"{ms:.1f}" for stage, ms in self.last_timings.items()},
             "matches_last": str(self.recent_matches[-1] if self.recent_matches else 0),
             "matches_mean": f"{np.mean(self.recent_matches):.1f}" if self.recent_matches else "0",
@@ -321,7 +357,7 @@ class MatcherNode(Node):
             "extractions": str(cache.misses),
             "backend": self.pipeline.backend,
         }
-        level, message = self._status()
+        level, message = self._status(lost, sent)
         status = DiagnosticStatus(
             level=level,
             name=f"{self.get_fully_qualified_name()}: matcher",

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .preprocess import SIXTEEN_BIT_DEPTHS
 from .sessions import PROVIDER_ALIASES
 
 NODE_NAME = "lightglue_matcher"
@@ -37,7 +38,11 @@ PARAMS: tuple[ParamSpec, ...] = (
         choices=("consecutive", "stereo"),
     ),
     ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=("disk", "superpoint")),
-    ParamSpec("model_dir", "models/disk", "folder with manifest.json and the exported models"),
+    ParamSpec(
+        "model_dir",
+        "",
+        "folder with manifest.json and the exported models ('' = $ROS_HOME/lightglue_ros/models/<extractor>)",
+    ),
     ParamSpec(
         "backend",
         "onnxruntime",
@@ -51,9 +56,18 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "resize_long_side",
         1024,
-        "resize so the long image side has this many pixels (0 = native size)",
+        "shrink frames whose long side is longer than this many pixels, keeping the aspect (0 = native size)",
         minimum=0,
         maximum=8192,
+    ),
+    ParamSpec("upscale", False, "also enlarge smaller frames to resize_long_side (LightGlue's reference setting)"),
+    ParamSpec(
+        "sixteen_bit_depth",
+        0,
+        "bits of 16-bit pixels (mono16, 16UC1, bayer_*16): 10, 12, 14 or 16; 0 = the smallest of these that "
+        "holds the largest value seen so far",
+        minimum=0,
+        maximum=16,
     ),
     ParamSpec(
         "match_threshold",
@@ -125,6 +139,9 @@ def _check(spec: ParamSpec, value: Any) -> Any:
         raise ConfigError(f"parameter '{spec.name}' = {value!r}: allowed values are {list(spec.choices)}")
     if spec.minimum is not None and not spec.minimum <= value <= spec.maximum:
         raise ConfigError(f"parameter '{spec.name}' = {value!r}: allowed range is [{spec.minimum}, {spec.maximum}]")
+    if spec.name == "sixteen_bit_depth" and value not in (0, *SIXTEEN_BIT_DEPTHS):
+        allowed = [0, *SIXTEEN_BIT_DEPTHS]
+        raise ConfigError(f"parameter 'sixteen_bit_depth' = {value!r}: allowed values are {allowed} (0: automatic)")
     if spec.name == "providers":
         unknown = [p for p in value if not isinstance(p, str) or not (p in PROVIDER_ALIASES or p.endswith("Provider"))]
         if not value or unknown:

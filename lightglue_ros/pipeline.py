@@ -22,6 +22,7 @@ from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Matches
 from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
+from .model_location import resolve_model_dir
 from .pairing import ConsecutivePairer, StampCheck, StereoPairer, StreamClock
 from .sessions import OrtSession, Session
 from .tensorrt_profiles import default_keypoint_range, profile_for
@@ -51,14 +52,18 @@ class StageTimer:
             self.last_ms[stage] = (time.perf_counter() - start) * 1e3
 
 
+def model_dir_of(params: dict[str, Any]) -> Path:
+    return resolve_model_dir(params["model_dir"], params["extractor"])
+
+
 def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, dict[str, Session]]:
     """Load the manifest, check it against the parameters and open a session per model role.
 
     Roles: ``extractor``, ``matcher`` (full depth) and, when exported, the
     adaptive parts ``encoder``, ``layer<i>``, ``head<i>``.
     """
-    model_dir = Path(params["model_dir"])
-    manifest = Manifest.read(model_dir)
+    model_dir = model_dir_of(params)
+    manifest = Manifest.read(model_dir, params["extractor"])
     manifest.check_extractor(params["extractor"], model_dir)
     files = manifest.model_files()
     if params["backend"] == "tensorrt":
@@ -99,7 +104,7 @@ def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[
             params["width_confidence"],
         )
     except ConfigError as exc:
-        raise ModelError(f"models in '{params['model_dir']}': {exc}") from exc
+        raise ModelError(f"models in '{model_dir_of(params)}': {exc}") from exc
 
 
 def seconds_to_ns(seconds: float) -> int:
@@ -129,10 +134,15 @@ class MatchingPipeline:
         if params["max_keypoints"] > manifest.max_keypoints:
             raise ModelError(
                 f"parameter max_keypoints={params['max_keypoints']} exceeds the {manifest.max_keypoints} keypoints "
-                f"the models in '{params['model_dir']}' were exported with"
+                f"the models in '{model_dir_of(params)}' were exported with"
             )
         extractor = FeatureExtractor(
-            sessions["extractor"], manifest, params["resize_long_side"], params["max_keypoints"]
+            sessions["extractor"],
+            manifest,
+            params["resize_long_side"],
+            params["max_keypoints"],
+            params["upscale"],
+            params["sixteen_bit_depth"],
         )
         matcher = make_matcher(manifest, sessions, params)
         return cls(

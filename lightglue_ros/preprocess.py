@@ -21,15 +21,53 @@ from .manifest import InputPolicy
 # yields border responses (an 8x8 frame enlarged gave 91 keypoints and false matches).
 MIN_SIDE = 32
 
-# encoding -> (channels in the message, OpenCV conversion to RGB, full-scale value)
-ENCODINGS: dict[str, tuple[int, int | None, float]] = {
-    "mono8": (1, cv2.COLOR_GRAY2RGB, 255.0),
-    "mono16": (1, cv2.COLOR_GRAY2RGB, 65535.0),
-    "rgb8": (3, None, 255.0),
-    "bgr8": (3, cv2.COLOR_BGR2RGB, 255.0),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB, 255.0),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB, 255.0),
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a ROS image encoding is laid out and turned into RGB (by OpenCV, never by hand)."""
+
+    channels: int  # values per pixel in the message
+    bytes_per_value: int  # 1, or 2 for 16-bit data (scaled by its bit depth)
+    to_rgb: int | None  # OpenCV conversion to RGB; None: already RGB
+    gray: bool = False  # one intensity channel: a gray model takes it as it is
+
+
+_MONO = Encoding(1, 1, cv2.COLOR_GRAY2RGB, gray=True)
+_MONO16 = Encoding(1, 2, cv2.COLOR_GRAY2RGB, gray=True)
+_BGR, _BGRA = Encoding(3, 1, cv2.COLOR_BGR2RGB), Encoding(4, 1, cv2.COLOR_BGRA2RGB)
+_UYVY, _YUYV = Encoding(2, 1, cv2.COLOR_YUV2RGB_UYVY), Encoding(2, 1, cv2.COLOR_YUV2RGB_YUY2)
+# OpenCV names a Bayer pattern by its second row's first two pixels, ROS by the first row's:
+# ROS rggb is OpenCV BayerBG (as in cv_bridge).
+_BAYER = {"rggb": cv2.COLOR_BayerBG2RGB, "bggr": cv2.COLOR_BayerRG2RGB, "gbrg": cv2.COLOR_BayerGR2RGB,
+          "grbg": cv2.COLOR_BayerGB2RGB}  # fmt: skip
+ENCODINGS: dict[str, Encoding] = {
+    "mono8": _MONO,
+    "8UC1": _MONO,
+    "mono16": _MONO16,
+    "16UC1": _MONO16,
+    "rgb8": Encoding(3, 1, None),
+    "bgr8": _BGR,
+    "8UC3": _BGR,  # cv_bridge's convention for untyped 3-channel images
+    "rgba8": Encoding(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": _BGRA,
+    "8UC4": _BGRA,
+    "yuv422": _UYVY,  # ROS yuv422 is UYVY byte order
+    "uyvy": _UYVY,
+    "yuv422_yuy2": _YUYV,
+    "yuyv": _YUYV,
+    **{f"bayer_{pattern}8": Encoding(1, 1, code) for pattern, code in _BAYER.items()},
+    **{f"bayer_{pattern}16": Encoding(1, 2, code) for pattern, code in _BAYER.items()},
 }
+SIXTEEN_BIT_DEPTHS = (10, 12, 14, 16)
+
+
+def sixteen_bit_full_scale(bits: int) -> float:
+    return float(2**bits - 1)
+
+
+def auto_bit_depth(largest_value: int) -> int:
+    """The smallest common sensor depth (10, 12, 14, 16 bits) that holds ``largest_value``."""
+    return next(bits for bits in SIXTEEN_BIT_DEPTHS if largest_value < 2**bits)
 
 
 @dataclass(frozen=True)
@@ -46,22 +84,31 @@ class ModelInput:
         return ((keypoints + 0.5) / self.scale - 0.5).astype(np.float32)
 
 
-def to_float_rgb_or_gray(image: np.ndarray, encoding: str, channels: int) -> np.ndarray:
-    """Decode an (H, W[, C]) array of a ROS encoding to float32 RGB (H, W, 3) or gray (H, W) in [0, 1]."""
+def to_float_rgb_or_gray(image: np.ndarray, encoding: str, channels: int, full_scale_16: float = 65535.0) -> np.ndarray:
+    """Decode an (H, W[, C]) array of a ROS encoding to float32 RGB (H, W, 3) or gray (H, W) in [0, 1].
+
+    16-bit data is divided by ``full_scale_16`` (2^bits - 1 of the sensor's bit depth).
+    """
     if encoding not in ENCODINGS:
         raise InputError(f"unsupported image encoding '{encoding}': expected one of {sorted(ENCODINGS)}")
-    expected_channels, to_rgb, full_scale = ENCODINGS[encoding]
+    spec = ENCODINGS[encoding]
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     got_channels = 1 if image.ndim == 2 else image.shape[2]
-    if image.ndim not in (2, 3) or got_channels != expected_channels:
-        raise InputError(f"encoding '{encoding}' needs {expected_channels} channel(s), got array shape {image.shape}")
+    if image.ndim not in (2, 3) or got_channels != spec.channels:
+        raise InputError(f"encoding '{encoding}' needs {spec.channels} channel(s), got array shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"image has zero size {image.shape[1]}x{image.shape[0]}")
-    if channels == 1 and expected_channels == 1:
-        return image.astype(np.float32) / full_scale
-    rgb = image if to_rgb is None else cv2.cvtColor(image, to_rgb)
-    rgb = rgb.astype(np.float32) / full_scale
+    if spec.channels == 2 and image.shape[1] % 2:
+        raise InputError(f"encoding '{encoding}' packs two pixels together: width {image.shape[1]} must be even")
+    full_scale = full_scale_16 if spec.bytes_per_value == 2 else 255.0
+    if channels == 1 and spec.gray:
+        return np.minimum(image.astype(np.float32) / full_scale, 1.0)
+    try:
+        rgb = image if spec.to_rgb is None else cv2.cvtColor(image, spec.to_rgb)
+    except cv2.error as exc:
+        raise InputError(f"cannot convert '{encoding}' {image.shape} {image.dtype} to RGB: {exc}") from exc
+    rgb = np.minimum(rgb.astype(np.float32) / full_scale, 1.0)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if channels == 1 else rgb
 
 
@@ -72,17 +119,27 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def prepare(image: np.ndarray, encoding: str, policy: InputPolicy, resize_long_side: int) -> ModelInput:
+def prepare(
+    image: np.ndarray,
+    encoding: str,
+    policy: InputPolicy,
+    resize_long_side: int,
+    upscale: bool = False,
+    full_scale_16: float = 65535.0,
+) -> ModelInput:
     """Build the extractor input for one camera frame.
 
-    ``resize_long_side`` 0 keeps the native size (dynamic models only).
+    ``resize_long_side`` caps the long side (0 keeps the native size); smaller
+    frames are enlarged to it only with ``upscale``. A fixed-size export always
+    letterboxes into its size.
     """
-    pixels = to_float_rgb_or_gray(image, encoding, policy.channels)
+    pixels = to_float_rgb_or_gray(image, encoding, policy.channels, full_scale_16)
     height, width = pixels.shape[:2]
     if policy.policy == "fixed":
         factor = min(policy.width / width, policy.height / height)
     else:
         factor = resize_long_side / max(width, height) if resize_long_side > 0 else 1.0
+        factor = factor if upscale else min(factor, 1.0)
     new_w, new_h = max(1, round(width * factor)), max(1, round(height * factor))
     if min(width, height) < MIN_SIDE:
         raise InputError(f"image of {width}x{height} is smaller than {MIN_SIDE} px on a side")

@@ -37,10 +37,15 @@ def test_zero_size_image(pipeline):
         pipeline.extractor(np.zeros((48, 0, 3), np.uint8), "rgb8")
 
 
-def test_image_too_small_for_keypoint_count(disk_model_dir):
-    tiny = make_pipeline(disk_model_dir, resize_long_side=0)
-    with pytest.raises(InputError, match="fewer than the 1024 keypoints"):
-        tiny.extractor(np.zeros((16, 16, 3), np.uint8), "rgb8")
+def test_frames_too_small_to_match_are_refused_whatever_the_resize(disk_model_dir):
+    native = make_pipeline(disk_model_dir, resize_long_side=0)
+    with pytest.raises(InputError, match="image of 16x16 is smaller than 32 px on a side"):
+        native.extractor(np.zeros((16, 16, 3), np.uint8), "rgb8")
+    enlarging = make_pipeline(disk_model_dir, resize_long_side=1024)
+    with pytest.raises(InputError, match="image of 8x8 is smaller than 32 px on a side"):
+        enlarging.extractor(np.zeros((8, 8, 3), np.uint8), "rgb8")
+    with pytest.raises(InputError, match="image of 2000x40 becomes 1024x20 in the model.*raise resize_long_side"):
+        enlarging.extractor(np.zeros((40, 2000, 3), np.uint8), "rgb8")
 
 
 def test_missing_model_file(tmp_path, disk_model_dir):

@@ -31,7 +31,7 @@ def test_consecutive_homography_sequence(disk_model_dir, motorcycle):
     results = [pipeline.process_consecutive(FrameKey("camera", k), f, "rgb8") for k, f in enumerate(frames)]
     assert results[0] is None
     for k, result in enumerate(results[1:], start=1):
-        assert (result.key0.stamp_ns, result.key1.stamp_ns) == (k - 1, k)
+        assert (result.key0.seq, result.key1.seq) == (k - 1, k)
         truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
         m = result.matches.matches
         inliers = homography_inliers(result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]], truth, 3)

@@ -60,14 +60,14 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
     assert ros.spin_until(lambda: layers_last() == 9, 10)  # all layers once adaptivity is off
 
     # Bad frames are logged with topic and reason; the next good frame is still served.
-    for k, bad in ((11, image_msg(np.zeros((240, 160, 2), np.uint8), "yuv422", 11, "cam")),
+    for k, bad in ((11, image_msg(np.zeros((360, 320), np.uint8), "nv21", 11, "cam")),
                    (12, image_msg(np.zeros((0, 0), np.uint8), "mono8", 12, "cam"))):  # fmt: skip
         pub.publish(bad)
         assert ros.spin_until(lambda k=k: node.log().count("skipped") >= k - 10, 20), node.log()
     _publish_and_wait(ros, pub, image_msg(frames[3], "rgb8", 13, "cam"), keypoints, 6)
     assert ros.spin_until(lambda: len(matches) >= 5, 30)
     log = node.log()
-    assert "/cons/image: frame 1011.000055000 skipped: unsupported image encoding 'yuv422'" in log
+    assert "/cons/image: frame 1011.000055000 skipped: unsupported image encoding 'nv21'" in log
     assert "/cons/image: frame 1012.000060000 skipped: image has zero size 0x0" in log
 
 

@@ -165,13 +165,14 @@ def test_stereo_that_never_pairs_warns_and_a_shared_frame_id_still_gives_true_di
     for k in range(10):  # right stamps 50 ms after left: default slop 5 ms never pairs them
         pub_left.publish(_frame(small, 10 + k, 0, "camera"))
         pub_right.publish(_frame(small, 10 + k, 50_000_000, "camera"))
+        ros.spin_until(lambda: False, 0.1)  # a camera's pace: the node's newest-frame slot keeps every frame
     name = "/pairing/lightglue_matcher"
 
     def warned() -> bool:
         status = _status_level(ros, name)
         return status is not None and status[0] == 1 and "stereo_slop" in status[1]
 
-    assert ros.spin_until(warned, 20), _status_level(ros, name)
+    assert ros.spin_until(warned, 20), (_status_level(ros, name), _last_status(ros, name).get("dropped_overload"))
     assert "right stamps are +50.0 ms from left, stereo_slop is 5.0 ms" in _status_level(ros, name)[1]
     assert not matches
 

@@ -25,6 +25,7 @@ import numpy as np
 from skimage import data
 
 from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.model_location import resolve_model_dir
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 
@@ -189,7 +190,7 @@ def bench_node(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-bench", description=__doc__)
-    p.add_argument("--model-dir", type=Path, default=Path("models/disk"))
+    p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<extractor>")
     p.add_argument("--extractor", default="disk")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node", action="store_true", help="also measure through the ROS node")
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="node params file (--node)")
     args = p.parse_args(argv)
+    args.model_dir = resolve_model_dir(args.model_dir, args.extractor)
     params = validate(
         {
             "model_dir": str(args.model_dir),

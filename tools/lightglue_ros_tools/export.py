@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, Manifest
+from lightglue_ros.model_location import resolve_model_dir
 
 from . import __version__
 from .lightglue_model import LIGHTGLUE_LAYERS, EncoderPart, LayerPart, LightGlue
@@ -31,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="lightglue-ros-export", description=__doc__)
     p.add_argument("--extractor", choices=EXTRACTORS, default="disk")
     p.add_argument("--max-keypoints", type=int, default=1024, help="fixed keypoint count of the extractor")
-    p.add_argument("--output", type=Path, default=Path("models/disk"), help="output folder")
+    p.add_argument("--output", type=Path, help="output folder (default: $ROS_HOME/lightglue_ros/models/<extractor>)")
     p.add_argument("--height", type=int, help="fixed input height (with --width); default: dynamic size")
     p.add_argument("--width", type=int, help="fixed input width (with --height)")
     p.add_argument("--opset", type=int, default=17)
@@ -51,6 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.max_keypoints < 1:
         p.error("--max-keypoints must be >= 1")
+    args.output = resolve_model_dir(args.output, args.extractor)
     return args
 
 
