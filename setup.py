@@ -39,7 +39,6 @@ setup(
     maintainer_email="maintainers@lightglue-ros.invalid",
     description="LightGlue feature matching for ROS 2 with ONNX Runtime and TensorRT",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "matcher_node = lightglue_ros.matcher_node:main",

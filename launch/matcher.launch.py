@@ -1,5 +1,5 @@
-"""ros2 launch lightglue_ros matcher.launch.py [mode:=stereo] [params_file:=...] [namespace:=...]
-[image:=/camera/image_raw] [left_image:=...] [right_image:=...]"""
+"""ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [mode:=stereo]
+[left_image:=...] [right_image:=...] [model_dir:=...] [namespace:=...] [respawn:=true] [large_data:=false]"""
 
 from pathlib import Path
 
@@ -12,26 +12,31 @@ from launch import LaunchDescription
 from lightglue_ros.launch_config import node_settings
 
 ARGUMENTS = {
-    "mode": ("consecutive", "consecutive or stereo (overrides the params file)"),
     "params_file": (str(Path(get_package_share_directory("lightglue_ros")) / "config" / "matcher.yaml"), "YAML"),
+    "mode": ("", "consecutive or stereo; empty: the params file's"),
+    "model_dir": ("", "exported models; empty: the params file's, or $ROS_HOME/lightglue_ros/models/<extractor>"),
     "namespace": ("", "namespace of the node and its topics"),
-    "image": ("image", "input topic in consecutive mode"),
-    "left_image": ("left/image", "left input topic in stereo mode"),
-    "right_image": ("right/image", "right input topic in stereo mode"),
+    "image": ("", "input topic in consecutive mode (default: image)"),
+    "left_image": ("", "left input topic in stereo mode (default: left/image)"),
+    "right_image": ("", "right input topic in stereo mode (default: right/image)"),
+    "respawn": ("false", "restart the node when it exits (it exits with code 3 when its models keep failing)"),
+    "large_data": ("true", "Fast DDS large-data transport for the node (set it for the camera too)"),
 }
 
 
 def _node(context):
-    values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    settings = node_settings(**values)
+    settings = node_settings(**{name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS})
     return [
         Node(
             package="lightglue_ros",
             executable="matcher_node",
             name="lightglue_matcher",
             namespace=settings.namespace,
-            parameters=[settings.params_file, settings.overrides],
+            parameters=[settings.parameters, settings.overrides],
             remappings=settings.remappings,
+            respawn=settings.respawn,
+            respawn_delay=2.0,
+            additional_env=settings.env,
             output="screen",
         )
     ]

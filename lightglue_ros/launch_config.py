@@ -1,33 +1,69 @@
 """What matcher.launch.py passes to the node, as plain data so it is testable without ``launch``.
 
-``node_settings`` gives the parameters, remappings and namespace that the launch
-file hands to launch_ros ``Node``; ``ros_arguments`` turns the same settings into
-the ``--ros-args`` a plain ``python -m lightglue_ros.matcher_node`` takes.
+``node_settings`` turns the launch arguments (all strings) into the parameters,
+remappings, namespace, respawn and environment that the launch file hands to
+launch_ros ``Node``; ``ros_arguments`` turns the same settings into the
+``--ros-args`` of a plain ``python -m lightglue_ros.matcher_node``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .params import read_params_section
+
+TRUE = ("true", "1", "yes", "on")
+# Fast DDS's builtin transports for large samples (TCP + shared memory for user data): a VGA frame over the
+# stock UDP transport is split into fragments, and with best-effort QoS one lost fragment loses the frame.
+LARGE_DATA_ENV = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
 
 
 @dataclass(frozen=True)
 class NodeSettings:
     params_file: str
+    parameters: dict[str, Any] | str  # the file's section for this node, or the file itself if unreadable
     overrides: dict[str, str]
     remappings: list[tuple[str, str]]
     namespace: str
+    respawn: bool = False
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def node_settings(
-    mode: str, params_file: str, namespace: str, image: str, left_image: str, right_image: str
+    params_file: str,
+    namespace: str = "",
+    image: str = "",
+    left_image: str = "",
+    right_image: str = "",
+    mode: str = "",
+    model_dir: str = "",
+    respawn: str = "false",
+    large_data: str = "true",
 ) -> NodeSettings:
-    """Mode overrides the params file; only the topics of that mode are remapped."""
-    topics = {"stereo": [("left/image", left_image), ("right/image", right_image)]}
-    remappings = topics.get(mode, [("image", image)])
+    """Empty arguments leave the params file's values; every given topic is remapped, whatever the mode.
+
+    The file's section for this node is read here and passed as values, so it
+    applies in any namespace (a ``lightglue_matcher:`` key alone matches the
+    node only in the root namespace).
+
+    ``large_data`` puts the node on Fast DDS's large-data transport unless the
+    environment already chooses its transports (the camera side needs the same).
+    """
+    topics = (("image", image), ("left/image", left_image), ("right/image", right_image))
     # A remap onto the default name is a no-op, left out to keep the command line readable.
-    remappings = [(src, dst) for src, dst in remappings if dst and dst != src]
-    overrides = {"mode": mode} if mode else {}
-    return NodeSettings(params_file, overrides, remappings, namespace.strip("/"))
+    remappings = [(src, dst) for src, dst in topics if dst and dst != src]
+    overrides = {name: value for name, value in (("mode", mode), ("model_dir", model_dir)) if value}
+    chosen = "FASTDDS_BUILTIN_TRANSPORTS" in os.environ
+    env = dict(LARGE_DATA_ENV) if large_data.lower() in TRUE and not chosen else {}
+    try:  # ROS applies a 'lightglue_matcher:' section only outside a namespace: hand the node its values instead
+        parameters: dict[str, Any] | str = read_params_section(params_file)
+    except ConfigError:
+        parameters = params_file  # the node says what is wrong with it
+    ns = namespace.strip("/")
+    return NodeSettings(params_file, parameters, overrides, remappings, ns, respawn.lower() in TRUE, env)
 
 
 def ros_arguments(settings: NodeSettings) -> list[str]:

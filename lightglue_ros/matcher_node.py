@@ -14,6 +14,7 @@ what and how to fix it), 3 after ``fatal_error_count`` frames in a row failed.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -123,7 +124,8 @@ class MatcherNode(Node):
         msg_type = CompressedImage if self.params["input_type"] == "compressed" else Image
         suffix = "/compressed" if msg_type is CompressedImage else ""
         topics = ["image"] if self.params["mode"] == "consecutive" else ["left/image", "right/image"]
-        self.topics = {t: self.resolve_topic_name(t + suffix) for t in topics}
+        # The base name is remapped, then /compressed appended, as image_transport names its topics.
+        self.topics = {t: self.resolve_topic_name(t) + suffix for t in topics}
         self.inputs = {topic: InputMonitor() for topic in topics}
         for topic, name in self.topics.items():
             self.create_subscription(msg_type, name, lambda msg, t=topic: self._on_image(t, msg), qos)
@@ -406,6 +408,9 @@ def main(args: list[str] | None = None) -> int:
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
+    # Shutting down: a second Ctrl-C (a terminal and ros2 launch both send one) must not break it off.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     idle = node.stop_worker(SHUTDOWN_WAIT_S)
     code = node.exit_code or 0
     node.destroy_node()

@@ -160,14 +160,19 @@ def validate(values: dict[str, Any]) -> dict[str, Any]:
     return {spec.name: _check(spec, values.get(spec.name, spec.default)) for spec in PARAMS}
 
 
-def load_params_file(path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
-    """Read the ``ros__parameters`` of ``node_name`` (or ``/**``) from a ROS 2 params YAML."""
+def read_params_section(path: Path | str, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The raw ``ros__parameters`` of ``node_name`` (or ``/**``) in a ROS 2 params YAML."""
     try:
         document = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read params file {path}: {exc}") from exc
     for key in (node_name, f"/{node_name}", "/**"):
-        section = document.get(key)
+        section = document.get(key) if isinstance(document, dict) else None
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
-            return validate(section["ros__parameters"])
-    raise ConfigError(f"{path}: no '{node_name}: ros__parameters:' section")
+            return section["ros__parameters"]
+    raise ConfigError(f"{path}: no '/**: ros__parameters:' or '{node_name}: ros__parameters:' section")
+
+
+def load_params_file(path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The parameters of ``node_name`` in a ROS 2 params YAML, defaults filled in and each checked."""
+    return validate(read_params_section(path, node_name))

