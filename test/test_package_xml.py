@@ -1,0 +1,38 @@
+"""package.xml declares every package the runtime and the launch file import, under its rosdep key."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ROSDEP_KEYS = {
+    "numpy": "python3-numpy",
+    "cv2": "python3-opencv",
+    "yaml": "python3-yaml",
+    "onnxruntime": "python3-onnxruntime-pip",
+}
+# Imported only where a ROS install is absent (rosbags-image stands in for cv_bridge) or for the optional
+# native TensorRT backend, whose packages come with the GPU install, not from rosdep.
+NOT_ROSDEP = {"rosbags", "tensorrt", "cuda", "lightglue_ros"}
+
+
+def _imported_top_level(paths: list[Path]) -> set[str]:
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - NOT_ROSDEP
+
+
+def test_every_runtime_import_is_an_exec_depend():
+    declared = {e.text for e in ET.parse(REPO / "package.xml").getroot().iter("exec_depend")}
+    sources = [*(REPO / "lightglue_ros").glob("*.py"), *(REPO / "launch").glob("*.py")]
+    needed = {ROSDEP_KEYS.get(name, name) for name in _imported_top_level(sources)}
+    assert needed <= declared, f"missing from package.xml: {sorted(needed - declared)}"
+    assert "python3-onnxruntime-gpu-pip" not in declared  # never beside the CPU build: one onnxruntime module
