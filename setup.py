@@ -46,6 +46,7 @@ setup(
             "lightglue-ros-export = lightglue_ros_tools.export:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",
             "lightglue-ros-soak = lightglue_ros_tools.soak:main",
+            "lightglue-ros-transport = lightglue_ros_tools.transport:main",
         ],
     },
 )

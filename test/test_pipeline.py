@@ -9,6 +9,7 @@ import pytest
 
 from lightglue_ros import match_cli
 from lightglue_ros.feature_cache import FeatureCache, FrameKey
+from lightglue_ros.input_monitor import InputMonitor
 from lightglue_ros.pairing import StereoPairer, StreamClock
 from lightglue_ros_tools.quality import homography_sequence
 
@@ -145,3 +146,17 @@ def test_frames_with_few_detections_keep_only_real_keypoints(disk_model_dir, mot
     assert pipeline.process_consecutive(FrameKey("cam", 0), blank, "rgb8") is None
     result = pipeline.process_consecutive(FrameKey("cam", 1), textured, "rgb8")
     assert np.all(result.matches.matches[:, 0] < counts[0]) and np.all(result.matches.matches[:, 1] < counts[1])
+
+
+def test_input_monitor_estimates_frames_lost_on_the_way_from_stamp_gaps():
+    monitor = InputMonitor()
+    period = 500_000_000  # a 2 Hz camera
+    arrived = [k for k in range(40) if k % 4 != 3]  # every fourth frame lost in DDS
+    for k in arrived:
+        monitor.record(k * period, 0.5 * k)
+    lost, sent = monitor.missing()
+    assert (lost, sent) == (9, 38)  # 29 steps seen between the 30 arrivals, 9 of them two periods long
+    paused = InputMonitor()
+    for k in (*range(20), *range(100, 120)):  # the camera paused for 40 s: not a loss
+        paused.record(k * period, 0.5 * k)
+    assert paused.missing() == (0, 39)

@@ -42,7 +42,13 @@ class NodeProcess:
     """``python -m lightglue_ros.matcher_node`` (or another ``entry``) with a params file and overrides."""
 
     def __init__(
-        self, namespace: str, params_file: str, log_dir: Path, entry: tuple[str, ...] = NODE_ENTRY, **overrides: object
+        self,
+        namespace: str,
+        params_file: str,
+        log_dir: Path,
+        entry: tuple[str, ...] = NODE_ENTRY,
+        env: dict[str, str] | None = None,
+        **overrides: object,
     ) -> None:
         args = [sys.executable, *entry, "--ros-args", "--params-file", params_file]
         for name, value in overrides.items():
@@ -50,7 +56,8 @@ class NodeProcess:
         args += ["-r", f"__ns:={namespace}"]
         self.log_path = log_dir / f"{namespace.strip('/')}.log"
         self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        environment = os.environ.copy() if env is None else env
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
         self.namespace = namespace
 
     def log(self) -> str:
