@@ -30,6 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--qos", choices=("best_effort", "reliable"), default="best_effort")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=8.0,
+        help="seconds between the reader's discovery and the first frame: a camera that has been running a while "
+        "(measured: Fast DDS's large-data transport loses about 5 s of frames while it connects)",
+    )
     args = p.parse_args(argv)
     qos = qos_profile_sensor_data
     if args.qos == "reliable":
@@ -41,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + 30
     while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
-    time.sleep(1.0)  # let the reader finish matching this writer
+    time.sleep(args.settle)
     start = time.monotonic()
     for k, view in enumerate(ping_pong(views, args.frames)):
         time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
