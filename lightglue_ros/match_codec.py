@@ -11,6 +11,12 @@ mode (its /lightglue/keypoints message carries it with that stamp).
 
 /lightglue/keypoints: one point per keypoint of a processed frame, ``x y score``
 (FLOAT32), header = that frame's.
+
+/lightglue/tracks: one point per tracked keypoint of a processed frame (the left
+one in stereo_temporal mode), header = that frame's: ``x y`` (FLOAT32, original
+pixels), ``track_id age`` (UINT32), ``score`` (FLOAT32, match probability with the
+reference frame, 0 where the track starts), and in stereo_temporal mode
+``x_right y_right`` (FLOAT32, NaN without a right match).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
+from .tracking import FrameTracks
+
 MATCH_DTYPE = np.dtype(
     [
         ("x0", "<f4"), ("y0", "<f4"), ("x1", "<f4"), ("y1", "<f4"), ("score", "<f4"),
@@ -27,6 +35,8 @@ MATCH_DTYPE = np.dtype(
     ]
 )  # fmt: skip
 KEYPOINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("score", "<f4")])
+TRACK_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("track_id", "<u4"), ("age", "<u4"), ("score", "<f4")])
+STEREO_TRACK_DTYPE = np.dtype(TRACK_DTYPE.descr + [("x_right", "<f4"), ("y_right", "<f4")])
 _POINTFIELD_TYPES = {np.dtype("<f4"): PointField.FLOAT32, np.dtype("<u4"): PointField.UINT32}
 
 
@@ -81,3 +91,21 @@ def encode_keypoints(header: Header, keypoints: np.ndarray, scores: np.ndarray) 
 
 def decode_keypoints(msg: PointCloud2) -> np.ndarray:
     return _from_cloud(msg, KEYPOINT_DTYPE)
+
+
+def encode_tracks(
+    header: Header, tracks: FrameTracks, keypoints: np.ndarray, right_points: np.ndarray | None = None
+) -> PointCloud2:
+    """A frame's tracks; ``keypoints`` are the frame's (N, 2), ``right_points`` (N, 2) its right matches or NaN."""
+    cloud = np.zeros(len(tracks), TRACK_DTYPE if right_points is None else STEREO_TRACK_DTYPE)
+    cloud["x"], cloud["y"] = keypoints[tracks.indices, 0], keypoints[tracks.indices, 1]
+    cloud["track_id"], cloud["age"], cloud["score"] = tracks.track_ids, tracks.ages, tracks.scores
+    if right_points is not None:
+        cloud["x_right"], cloud["y_right"] = right_points[tracks.indices, 0], right_points[tracks.indices, 1]
+    return _to_cloud(cloud, header)
+
+
+def decode_tracks(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 -> structured array with the TRACK_DTYPE fields (and x_right, y_right in stereo_temporal)."""
+    stereo = any(f.name == "x_right" for f in msg.fields)
+    return _from_cloud(msg, STEREO_TRACK_DTYPE if stereo else TRACK_DTYPE)

@@ -40,7 +40,7 @@ from .errors import ConfigError, InputError, LightGlueRosError
 from .feature_cache import FrameKey
 from .image_codec import decode_image, encode_rgb8
 from .input_monitor import InputMonitor
-from .match_codec import encode_keypoints, encode_matches
+from .match_codec import encode_keypoints, encode_matches, encode_tracks
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
 from .pipeline import MatchingPipeline, PairResult, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
@@ -105,6 +105,14 @@ class MatcherNode(Node):
         self.matches_pub = self.create_publisher(PointCloud2, "lightglue/matches", 10)
         self.keypoints_pub = self.create_publisher(PointCloud2, "lightglue/keypoints", 10)
         self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
+        self.tracks_pub = self.create_publisher(PointCloud2, "lightglue/tracks", 10)
+        self.keyframe_pub = self.create_publisher(Header, "lightglue/keyframes", 10)
+        both = self.params["mode"] == "stereo_temporal"
+        self.temporal_pub = self.create_publisher(PointCloud2, "lightglue/temporal_matches", 10) if both else None
+        right = both and self.params["match_right_temporal"]
+        self.temporal_right_pub = (
+            self.create_publisher(PointCloud2, "lightglue/temporal_matches_right", 10) if right else None
+        )
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.counters = dict.fromkeys(
@@ -264,20 +272,33 @@ class MatcherNode(Node):
     def _process(self, topic: str, msg: Any) -> None:
         image, encoding = decode_image(msg)
         key = self._admit(topic, msg)
-        if self.params["mode"] == "consecutive":
+        mode = self.params["mode"]
+        self._remember(key, image, encoding)
+        if mode == "consecutive":
             result = self.pipeline.process_consecutive(key, image, encoding)
-            self._publish_keypoints(key)
-            self._remember(key, image, encoding)
         else:
-            result = self.pipeline.process_stereo_frame(topic.split("/")[0], key, image, encoding)
-            self._remember(key, image, encoding)
+            side = topic.split("/")[0]
+            result = self.pipeline.process_stereo_frame(side, key, image, encoding, mode == "stereo_temporal")
             if result is None:
                 return
-            self._publish_keypoints(result.key0)
-            self._publish_keypoints(result.key1)
-        if result is not None:
-            # Consecutive: the newer frame's header; stereo: the left frame's.
-            self._publish_pair(result, result.key1 if self.params["mode"] == "consecutive" else result.key0)
+        self._publish_keypoints(result.key)
+        if result.stereo is not None:  # the left frame's header
+            self._publish_keypoints(result.stereo.key1)
+            self._publish_pair(self.matches_pub, result.stereo, result.key)
+        if result.temporal is not None:  # the newer frame's header
+            self._publish_pair(self.temporal_pub or self.matches_pub, result.temporal, result.key)
+        if result.temporal_right is not None:
+            self._publish_pair(self.temporal_right_pub, result.temporal_right, result.temporal_right.key1)
+        if result.tracks is not None:
+            right = None
+            if result.stereo is not None:  # each tracked left point's right match, NaN without one
+                right = np.full_like(result.features.keypoints, np.nan)
+                m = result.stereo.matches.matches
+                right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
+            header = _header(result.key)
+            self.tracks_pub.publish(encode_tracks(header, result.tracks, result.features.keypoints, right))
+            if result.tracks.is_keyframe and self.params["reference_frame"] == "keyframe":
+                self.keyframe_pub.publish(header)
 
     def _remember(self, key: FrameKey, image: np.ndarray, encoding: str) -> None:
         """Keep the last few frames only while someone watches the match image."""
@@ -294,16 +315,19 @@ class MatcherNode(Node):
         if features is not None:
             self.keypoints_pub.publish(encode_keypoints(_header(key), features.keypoints, features.scores))
 
-    def _publish_pair(self, result: PairResult, own: FrameKey) -> None:
-        other = result.key0 if own is result.key1 else result.key1
+    def _publish_pair(self, publisher: Any, result: PairResult, own: FrameKey) -> None:
+        """One match message; ``own`` (a frame of the pair) gives the header, the other frame's stamp rides along."""
+        other = result.key0 if own == result.key1 else result.key1
         header = _header(own)
         m = result.matches.matches
         points0, points1 = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
         other_stamp = _header(other).stamp
-        self.matches_pub.publish(encode_matches(header, other_stamp, points0, points1, m, result.matches.scores))
+        publisher.publish(encode_matches(header, other_stamp, points0, points1, m, result.matches.scores))
         self.counters["pairs"] += 1
         self.recent_matches.append(len(m))
         self.last_timings = result.timings_ms
+        if publisher is not self.matches_pub:
+            return  # the match image shows the lightglue/matches pairs
         images = [self._images.get(k) for k in (result.key0, result.key1)]
         if self.image_pub.get_subscription_count() > 0 and all(i is not None for i in images):
             canvas = draw_matches(images[0], images[1], result.features0, result.features1, result.matches)

@@ -1,4 +1,4 @@
-"""Which frames get matched: consecutive (previous -> current) or stereo (left -> right by stamp).
+"""Frame stamps and stereo pairing: left -> right by stamp (the temporal reference is the tracker's).
 
 Frames are identified by arrival (FrameKey stream + seq); stamps are only used to
 pair left with right and to notice when time stops increasing or jumps back.
@@ -52,21 +52,6 @@ class StreamClock:
         if stamp_ns <= last:
             return StampCheck("not_increasing", key, last - stamp_ns)
         return StampCheck("ok", key)
-
-
-class ConsecutivePairer:
-    """Pairs each new frame with the previous processed one; the first frame has no pair."""
-
-    def __init__(self) -> None:
-        self.previous: FrameKey | None = None
-
-    def push(self, key: FrameKey) -> FrameKey | None:
-        """Record ``key`` as the newest frame and return the one to match it against."""
-        previous, self.previous = self.previous, key
-        return previous
-
-    def reset(self) -> None:
-        self.previous = None
 
 
 class StereoPairer(Generic[Payload]):

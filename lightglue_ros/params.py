@@ -15,8 +15,10 @@ import yaml
 from .errors import ConfigError
 from .preprocess import SIXTEEN_BIT_DEPTHS
 from .sessions import PROVIDER_ALIASES
+from .tracking import REFERENCES
 
 NODE_NAME = "lightglue_matcher"
+MODES = ("consecutive", "stereo", "stereo_temporal")
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "mode",
         "consecutive",
-        "consecutive: previous -> current frame; stereo: left -> right",
-        choices=("consecutive", "stereo"),
+        "consecutive: reference (previous or keyframe) -> current frame, with tracks; stereo: left -> right; "
+        "stereo_temporal: left -> right and reference left -> left, with tracks, each image extracted once",
+        choices=MODES,
     ),
     ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=("disk", "superpoint")),
     ParamSpec(
@@ -116,6 +119,48 @@ PARAMS: tuple[ParamSpec, ...] = (
         "frames in a row failing inside the models before the node exits with code 3 (for respawn)",
         minimum=1,
         maximum=100000,
+    ),
+    ParamSpec(
+        "reference_frame",
+        "previous",
+        "what a new frame is matched with over time: the previous frame, or the current keyframe",
+        choices=REFERENCES,
+    ),
+    ParamSpec(
+        "keyframe_min_matches",
+        100,
+        "keyframe mode: take a new keyframe when fewer tracks than this continue from the keyframe",
+        minimum=0,
+        maximum=100000,
+        read_only=False,
+    ),
+    ParamSpec(
+        "keyframe_min_share",
+        0.5,
+        "keyframe mode: ... or when fewer than this share of the keyframe's tracks continue",
+        minimum=0.0,
+        maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "track_min_score",
+        0.2,
+        "a match continues a track only with at least this probability (weaker ones start new tracks)",
+        minimum=0.0,
+        maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "max_tracks",
+        300,
+        "tracks carried per frame, the longest-lived first (a VIO front end follows a few hundred points)",
+        minimum=1,
+        maximum=100000,
+    ),
+    ParamSpec(
+        "match_right_temporal",
+        False,
+        "stereo_temporal: also match the previous right frame with the current one (temporal_matches_right)",
     ),
     ParamSpec(
         "input_type",

@@ -7,6 +7,7 @@ matched, and a time jump resets that state so no pair spans it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from .features import Features, Matches
 from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
 from .model_location import resolve_model_dir
-from .pairing import ConsecutivePairer, StampCheck, StereoPairer, StreamClock
+from .pairing import StampCheck, StereoPairer, StreamClock
 from .sessions import OrtSession, Session
 from .tensorrt_profiles import default_keypoint_range, profile_for
+from .tracking import FrameTracks, Tracker
 
 
 @dataclass(frozen=True)
@@ -111,21 +113,37 @@ def seconds_to_ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
+@dataclass(frozen=True)
+class FrameResult:
+    """What one processed frame gives (in stereo modes: one left frame with its right partner)."""
+
+    key: FrameKey
+    features: Features
+    temporal: PairResult | None = None  # reference frame (previous or keyframe) -> this frame
+    stereo: PairResult | None = None  # this left frame -> its right partner
+    temporal_right: PairResult | None = None  # previous right frame -> this right frame
+    tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
+
+
 class MatchingPipeline:
     def __init__(
         self,
         extractor: FeatureExtractor,
         matcher: LightGlueMatcher,
-        cache_size: int,
+        cache_size: int = 8,
         stereo_slop: float = 0.005,
         time_jump_tolerance: float = 1.0,
+        tracker: Tracker | None = None,
+        match_right_temporal: bool = False,
     ) -> None:
         self.extractor = extractor
         self.matcher = matcher
         self.cache = FeatureCache(cache_size)
         self.clock = StreamClock(seconds_to_ns(time_jump_tolerance))
-        self.consecutive = ConsecutivePairer()
+        self.tracker = tracker or Tracker()
         self.stereo: StereoPairer[tuple[np.ndarray, str]] = StereoPairer(seconds_to_ns(stereo_slop))
+        self.match_right_temporal = match_right_temporal
+        self._previous_right: tuple[FrameKey, Features] | None = None
         self.timer = StageTimer()
 
     @classmethod
@@ -144,9 +162,21 @@ class MatchingPipeline:
             params["upscale"],
             params["sixteen_bit_depth"],
         )
-        matcher = make_matcher(manifest, sessions, params)
+        tracker = Tracker(
+            params["track_min_score"],
+            params["max_tracks"],
+            params["reference_frame"],
+            params["keyframe_min_matches"],
+            params["keyframe_min_share"],
+        )
         return cls(
-            extractor, matcher, params["feature_cache_size"], params["stereo_slop"], params["time_jump_tolerance"]
+            extractor,
+            make_matcher(manifest, sessions, params),
+            params["feature_cache_size"],
+            params["stereo_slop"],
+            params["time_jump_tolerance"],
+            tracker,
+            params["match_right_temporal"],
         )
 
     @property
@@ -158,8 +188,9 @@ class MatchingPipeline:
         check = self.clock.admit(stream, stamp_ns, frame_id)
         if check.kind == "time_jump":
             self.cache.clear()
-            self.consecutive.reset()
+            self.tracker.reset()
             self.stereo.reset()
+            self._previous_right = None
         return check
 
     def features(self, key: FrameKey, image: np.ndarray, encoding: str) -> Features:
@@ -171,22 +202,39 @@ class MatchingPipeline:
         matches = self.timer.timed("match", lambda: self.matcher(features0, features1))
         return PairResult(key0, key1, features0, features1, matches, dict(self.timer.last_ms))
 
-    def process_consecutive(self, key: FrameKey, image: np.ndarray, encoding: str) -> PairResult | None:
-        """Extract the new frame and match it with the previous one (None for the first frame)."""
-        features = self.features(key, image, encoding)
-        previous = self.consecutive.push(key)
-        previous_features = None if previous is None else self.cache.get(previous)
-        if previous_features is None:
-            return None
-        return self.match(previous, previous_features, key, features)
+    def process_consecutive(self, key: FrameKey, image: np.ndarray, encoding: str) -> FrameResult:
+        """Extract the new frame, match it with the reference frame (none for the first) and track."""
+        return self._advance(key, self.features(key, image, encoding))
 
-    def process_stereo_frame(self, side: str, key: FrameKey, image: np.ndarray, encoding: str) -> PairResult | None:
-        """Wait for the partner of a ``left`` or ``right`` frame by stamp; match the pair once it is there."""
+    def process_stereo_frame(
+        self, side: str, key: FrameKey, image: np.ndarray, encoding: str, temporal: bool = False
+    ) -> FrameResult | None:
+        """Wait for the partner of a ``left`` or ``right`` frame by stamp; match the pair once it is there.
+
+        With ``temporal`` the left frame is also matched with the reference left frame and tracked (and,
+        with ``match_right_temporal``, the right frame with the previous right one); every image is still
+        extracted once.
+        """
         pair = self.stereo.push(side, key, (image, encoding))
         if pair is None:
             return None
         (lkey, (limage, lenc)), (rkey, (rimage, renc)) = pair
-        return self.process_stereo((lkey, limage, lenc), (rkey, rimage, renc))
+        stereo = self.process_stereo((lkey, limage, lenc), (rkey, rimage, renc))
+        if not temporal:
+            return FrameResult(lkey, stereo.features0, stereo=stereo)
+        temporal_right = None
+        if self.match_right_temporal and self._previous_right is not None:
+            temporal_right = self.match(*self._previous_right, rkey, stereo.features1)
+        self._previous_right = (rkey, stereo.features1)
+        result = self._advance(lkey, stereo.features0, stereo)
+        return dataclasses.replace(result, temporal_right=temporal_right)
+
+    def _advance(self, key: FrameKey, features: Features, stereo: PairResult | None = None) -> FrameResult:
+        """Match a new frame with the tracker's reference frame and extend the tracks."""
+        reference = self.tracker.reference_frame
+        temporal = None if reference is None else self.match(*reference, key, features)
+        tracks = self.tracker.update(key, features, None if temporal is None else temporal.matches)
+        return FrameResult(key, features, temporal, stereo, tracks=tracks)
 
     def process_stereo(
         self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]

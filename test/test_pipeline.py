@@ -22,7 +22,7 @@ def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, moto
     pipeline.extractor.session = RecordingSession(pipeline.extractor.session)
     heads = [RecordingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
     pipeline.matcher.parts = dataclasses.replace(pipeline.matcher.parts, heads=heads)
-    results = [pipeline.process_consecutive(FrameKey("cam", k), f, "rgb8") for k, f in enumerate(frames)]
+    results = [pipeline.process_consecutive(FrameKey("cam", k), f, "rgb8").temporal for k, f in enumerate(frames)]
     assert pipeline.extractor.session.calls == 10
     assert sum(head.calls for head in heads) == 9
     assert all(len(r.matches) > 50 for r in results[1:])
@@ -82,7 +82,7 @@ def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle
     results, checks = [], []
     for frame, stamp in zip(frames, stamps):
         checks.append(pipeline.admit("image", stamp, "cam"))
-        results.append(pipeline.process_consecutive(checks[-1].key, frame, "rgb8"))
+        results.append(pipeline.process_consecutive(checks[-1].key, frame, "rgb8").temporal)
     assert checks[2].kind == "time_jump"
     assert results[0] is None and results[1] is not None and results[2] is None
     assert len(pipeline.cache) == 1  # only the frame after the jump
@@ -143,8 +143,8 @@ def test_frames_with_few_detections_keep_only_real_keypoints(disk_model_dir, mot
         x, y = features.keypoints[:, 0], features.keypoints[:, 1]
         assert x.min() >= 2 and x.max() <= 317 and y.min() >= 2 and y.max() <= 237  # never at the edge
     assert counts[0] < 20 and counts[0] < counts[1] < 1024
-    assert pipeline.process_consecutive(FrameKey("cam", 0), blank, "rgb8") is None
-    result = pipeline.process_consecutive(FrameKey("cam", 1), textured, "rgb8")
+    assert pipeline.process_consecutive(FrameKey("cam", 0), blank, "rgb8").temporal is None
+    result = pipeline.process_consecutive(FrameKey("cam", 1), textured, "rgb8").temporal
     assert np.all(result.matches.matches[:, 0] < counts[0]) and np.all(result.matches.matches[:, 1] < counts[1])
 
 

@@ -50,11 +50,11 @@ def bench_pipeline(
     """Report and the matches of each consecutive pair."""
     for k, frame in enumerate(frames):  # one warm-up pass: ONNX Runtime arenas reach their steady size
         pipeline.process_consecutive(FrameKey("warmup", k), frame, "rgb8")
-    pipeline.consecutive.reset()
+    pipeline.tracker.reset()
     extract, match, pair_matches, inliers, layers, pruned = [], [], [], [], [], []
     start = time.perf_counter()
     for k, frame in enumerate(frames):
-        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
+        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8").temporal
         extract.append(pipeline.timer.last_ms["extract"])
         if result is not None:
             match.append(result.timings_ms["match"])
@@ -156,7 +156,7 @@ def bench_node(
     ros = RosClient()
     overrides = {"model_dir": str(model_dir), "resize_long_side": long_side, "qos_reliability": "reliable"}
     node = NodeProcess("/bench", str(params_file), Path(tempfile.gettempdir()), **overrides)
-    pipeline.consecutive.reset()
+    pipeline.tracker.reset()
     try:
         node.wait_ready()
         matches = ros.listen("/bench/lightglue/matches")
