@@ -26,7 +26,6 @@ import numpy as np
 import rclpy
 import rclpy.executors
 import rclpy.logging
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterException
@@ -38,9 +37,9 @@ from std_msgs.msg import Header
 
 from .errors import ConfigError, InputError, LightGlueRosError
 from .feature_cache import FrameKey
-from .image_codec import decode_image, encode_rgb8
+from .frame_processor import KEYFRAMES, FrameProcessor, header_of
+from .image_codec import encode_rgb8
 from .input_monitor import InputMonitor
-from .match_codec import encode_keypoints, encode_matches, encode_tracks
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
 from .pipeline import MatchingPipeline, PairResult, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
@@ -81,15 +80,6 @@ def _nanoseconds(stamp: Any) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-def _header(key: FrameKey) -> Header:
-    stamp = Time(sec=key.stamp_ns // 1_000_000_000, nanosec=key.stamp_ns % 1_000_000_000)
-    return Header(stamp=stamp, frame_id=key.frame_id)
-
-
-def _stamp_text(key: FrameKey) -> str:
-    return f"{key.stamp_ns // 1_000_000_000}.{key.stamp_ns % 1_000_000_000:09d}"
-
-
 class MatcherNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         # Set before anything can fail: rclpy destroys a half-built node on shutdown.
@@ -102,17 +92,18 @@ class MatcherNode(Node):
         self.pipeline = MatchingPipeline.from_params(self.params, log=self.get_logger().warning)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self.matches_pub = self.create_publisher(PointCloud2, "lightglue/matches", 10)
-        self.keypoints_pub = self.create_publisher(PointCloud2, "lightglue/keypoints", 10)
-        self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
-        self.tracks_pub = self.create_publisher(PointCloud2, "lightglue/tracks", 10)
-        self.keyframe_pub = self.create_publisher(Header, "lightglue/keyframes", 10)
-        both = self.params["mode"] == "stereo_temporal"
-        self.temporal_pub = self.create_publisher(PointCloud2, "lightglue/temporal_matches", 10) if both else None
-        right = both and self.params["match_right_temporal"]
-        self.temporal_right_pub = (
-            self.create_publisher(PointCloud2, "lightglue/temporal_matches_right", 10) if right else None
+        self.processor = FrameProcessor(
+            self.pipeline,
+            self.params["mode"],
+            self.params["reference_frame"] == "keyframe",
+            self.get_logger().warning,
+            self._count,
         )
+        self.publishers_by_topic = {
+            topic: self.create_publisher(Header if topic == KEYFRAMES else PointCloud2, topic, 10)
+            for topic in self.processor.output_topics(self.params["match_right_temporal"])
+        }
+        self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.counters = dict.fromkeys(
@@ -121,7 +112,6 @@ class MatcherNode(Node):
         self._last_event: dict[str, tuple[float, str]] = {}  # counter -> (when, what) of its last increase
         self._failures_in_a_row = 0
         self._tracebacks_shown: set[tuple[str, str, int | None]] = set()
-        self._stamp_warned: set[str] = set()
         self._unpaired_seen = 0
         self.recent_matches: deque[int] = deque(maxlen=100)
         self.last_timings: dict[str, float] = {}
@@ -149,7 +139,7 @@ class MatcherNode(Node):
         if p["resize_long_side"]:
             enlarge = "smaller frames enlarged (upscale)" if p["upscale"] else "never enlarged"
             resize = f"long side capped at {p['resize_long_side']} px, {enlarge}"
-        outputs = [self.resolve_topic_name(t) for t in ("lightglue/matches", "lightglue/keypoints")]
+        outputs = [self.resolve_topic_name(t) for t in self.publishers_by_topic]
         return "\n".join(
             [
                 f"{p['mode']} matching on {list(self.topics.values())} with {self.pipeline.backend}",
@@ -251,54 +241,20 @@ class MatcherNode(Node):
             self.exit_code = EXIT_MODEL_FAILING
             self._running = False
 
-    def _admit(self, topic: str, msg: Any) -> FrameKey:
-        """The frame's key; stamps that stop increasing or jump back are counted and said."""
-        check = self.pipeline.admit(topic, _nanoseconds(msg.header.stamp), msg.header.frame_id)
-        name = self.topics[topic]
-        if check.kind == "time_jump":
-            self._count("time_jumps", f"{name} jumped back {check.back_ns / 1e9:.3f} s")
-            self.get_logger().warning(f"time jumped back by {check.back_ns / 1e9:.3f} s on {name}: state reset")
-        elif check.kind == "not_increasing":
-            self._count("stamp_not_increasing", f"{name}: stamp did not increase")
-            if name not in self._stamp_warned:
-                self._stamp_warned.add(name)
-                self.get_logger().warning(
-                    f"{name}: stamp {_stamp_text(check.key)} does not increase (went back "
-                    f"{check.back_ns / 1e9:.3f} s); frames are still matched in arrival order. "
-                    "Counted as stamp_not_increasing; said once per input"
-                )
-        return check.key
-
     def _process(self, topic: str, msg: Any) -> None:
-        image, encoding = decode_image(msg)
-        key = self._admit(topic, msg)
-        mode = self.params["mode"]
-        self._remember(key, image, encoding)
-        if mode == "consecutive":
-            result = self.pipeline.process_consecutive(key, image, encoding)
-        else:
-            side = topic.split("/")[0]
-            result = self.pipeline.process_stereo_frame(side, key, image, encoding, mode == "stereo_temporal")
-            if result is None:
-                return
-        self._publish_keypoints(result.key)
-        if result.stereo is not None:  # the left frame's header
-            self._publish_keypoints(result.stereo.key1)
-            self._publish_pair(self.matches_pub, result.stereo, result.key)
-        if result.temporal is not None:  # the newer frame's header
-            self._publish_pair(self.temporal_pub or self.matches_pub, result.temporal, result.key)
-        if result.temporal_right is not None:
-            self._publish_pair(self.temporal_right_pub, result.temporal_right, result.temporal_right.key1)
-        if result.tracks is not None:
-            right = None
-            if result.stereo is not None:  # each tracked left point's right match, NaN without one
-                right = np.full_like(result.features.keypoints, np.nan)
-                m = result.stereo.matches.matches
-                right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
-            header = _header(result.key)
-            self.tracks_pub.publish(encode_tracks(header, result.tracks, result.features.keypoints, right))
-            if result.tracks.is_keyframe and self.params["reference_frame"] == "keyframe":
-                self.keyframe_pub.publish(header)
+        processed = self.processor.process(topic, self.topics[topic], msg)
+        self._remember(processed.key, processed.image, processed.encoding)
+        for name, message in processed.messages:
+            self.publishers_by_topic[name].publish(message)
+        result = processed.result
+        pairs = [] if result is None else [result.stereo, result.temporal, result.temporal_right]
+        pairs = [pair for pair in pairs if pair is not None]
+        for pair in pairs:
+            self.counters["pairs"] += 1
+            self.recent_matches.append(len(pair.matches))
+            self.last_timings = pair.timings_ms
+        if pairs:  # the match image shows the lightglue/matches pair: stereo, or temporal in consecutive mode
+            self._publish_match_image(pairs[0], result.key)
 
     def _remember(self, key: FrameKey, image: np.ndarray, encoding: str) -> None:
         """Keep the last few frames only while someone watches the match image."""
@@ -310,28 +266,11 @@ class MatcherNode(Node):
         while len(self._images) > 3:
             self._images.pop(next(iter(self._images)))
 
-    def _publish_keypoints(self, key: FrameKey) -> None:
-        features = self.pipeline.cache.get(key)
-        if features is not None:
-            self.keypoints_pub.publish(encode_keypoints(_header(key), features.keypoints, features.scores))
-
-    def _publish_pair(self, publisher: Any, result: PairResult, own: FrameKey) -> None:
-        """One match message; ``own`` (a frame of the pair) gives the header, the other frame's stamp rides along."""
-        other = result.key0 if own == result.key1 else result.key1
-        header = _header(own)
-        m = result.matches.matches
-        points0, points1 = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
-        other_stamp = _header(other).stamp
-        publisher.publish(encode_matches(header, other_stamp, points0, points1, m, result.matches.scores))
-        self.counters["pairs"] += 1
-        self.recent_matches.append(len(m))
-        self.last_timings = result.timings_ms
-        if publisher is not self.matches_pub:
-            return  # the match image shows the lightglue/matches pairs
+    def _publish_match_image(self, result: PairResult, own: FrameKey) -> None:
         images = [self._images.get(k) for k in (result.key0, result.key1)]
         if self.image_pub.get_subscription_count() > 0 and all(i is not None for i in images):
             canvas = draw_matches(images[0], images[1], result.features0, result.features1, result.matches)
-            self.image_pub.publish(encode_rgb8(canvas, header))
+            self.image_pub.publish(encode_rgb8(canvas, header_of(own)))
 
     def _status(self, lost: int, sent: int) -> tuple[bytes, str]:
         """Level and message from what happened in the last STATUS_HOLD_S seconds, each cause named.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lightglue_ros.match_codec import decode_keypoints, decode_matches
+from lightglue_ros.match_codec import decode_keypoints, decode_matches, decode_tracks
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 from lightglue_ros_tools.ros_harness import image_msg, stamp
 
@@ -127,3 +127,46 @@ def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, mo
     assert float(diag["input_rate_hz"]) > 0 and "onnxruntime" in diag["backend"]
     assert rss[1] - rss[0] < 100 * 1024, f"RSS grew from {rss[0]} to {rss[1]} KiB"
     assert len(matches) >= 8
+
+
+def test_stereo_temporal_mode_publishes_stereo_temporal_and_tracks_extracting_each_image_once(
+    ros, start_node, motorcycle
+):
+    node = start_node(
+        "/vo", mode="stereo_temporal", match_right_temporal=True, resize_long_side=0, qos_reliability="reliable"
+    )
+    left, right, disparity = motorcycle
+    topics = ("matches", "temporal_matches", "temporal_matches_right", "tracks", "keypoints")
+    received = {t: ros.listen(f"/vo/lightglue/{t}") for t in topics}
+    pub_left, pub_right = ros.publisher("/vo/left/image"), ros.publisher("/vo/right/image")
+    ros.wait_for_node(pub_left, *(f"/vo/lightglue/{t}" for t in topics))
+    ros.wait_for_node(pub_right)
+    for k, (dx, dy) in enumerate([(0, 0), (2, 1), (4, 2)]):  # the rig moves a few pixels per frame
+        views = [np.roll(image, (dy, dx), axis=(0, 1)) for image in (left, right)]
+        pub_left.publish(image_msg(views[0], "rgb8", k, "left_cam"))
+        pub_right.publish(image_msg(views[1], "rgb8", k, "right_cam"))
+        assert ros.spin_until(lambda k=k: len(received["tracks"]) > k, 60), node.log()
+    counts = [3, 2, 2, 3, 6]  # 3 stereo, 2 temporal, 2 right temporal, 3 tracks, 6 keypoints messages
+    assert ros.spin_until(lambda: [len(received[t]) for t in topics] == counts, 10), {
+        t: len(m) for t, m in received.items()
+    }
+
+    stereo = received["matches"][0]
+    assert (stereo.header.frame_id, stereo.header.stamp) == ("left_cam", stamp(0))
+    temporal = received["temporal_matches"][0]  # left(0) -> left(1), in the newer frame's header
+    cloud = decode_matches(temporal)
+    assert temporal.header.stamp == stamp(1) and int(cloud["sec_other"][0]) == stamp(0).sec
+    moved = np.c_[cloud["x1"] - cloud["x0"], cloud["y1"] - cloud["y0"]]
+    assert np.mean(np.linalg.norm(moved - [2, 1], axis=1) < 1.5) >= 0.95
+
+    tracks = [decode_tracks(msg) for msg in received["tracks"]]
+    assert received["tracks"][0].header.stamp == stamp(0) and received["tracks"][0].header.frame_id == "left_cam"
+    first = tracks[0][np.isfinite(tracks[0]["x_right"])]
+    quality = stereo_quality(np.c_[first["x"], first["y"]], np.c_[first["x_right"], first["y_right"]], disparity)
+    assert len(first) >= 150 and quality["disparity_err_lt_2px"] >= 0.8
+    continued = np.isin(tracks[2]["track_id"], tracks[0]["track_id"])
+    assert continued.mean() >= 0.5 and np.all(tracks[2]["age"][continued] == 3)  # ids persist over frames
+
+    name = "/vo/lightglue_matcher"
+    assert ros.spin_until(lambda: ros.diagnostics_of(name) and ros.diagnostics_of(name)[-1]["pairs"] == "7", 10)
+    assert ros.diagnostics_of(name)[-1]["extractions"] == "6"  # 3 stereo pairs, each image extracted once
