@@ -213,7 +213,7 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
         "bad_choice": ([*base, "-p", "mode:=triple"], "parameter 'mode'"),
         "out_of_range": ([*base, "-p", "max_keypoints:=-3"], "parameter 'max_keypoints'"),
         # Without a params file: rcl keeps a file's integer over a later string -p of the same name (its quirk).
-        "wrong_type": (["-p", f"model_dir:={disk_model_dir}", "-p", "max_keypoints:=many"], "parameter 'max_keypoints'"),
+        "wrong_type": (["-p", f"model_dir:={disk_model_dir}", "-p", "max_keypoints:=many"], "'max_keypoints'"),
         "params_file": (["--params-file", str(tmp_path / "missing.yaml")], "missing.yaml"),
     }
     started = {name: _start_fault(args, tmp_path, name) for name, (args, _) in cases.items()}
