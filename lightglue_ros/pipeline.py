@@ -124,6 +124,11 @@ class FrameResult:
     temporal_right: PairResult | None = None  # previous right frame -> this right frame
     tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
 
+    @property
+    def pairs(self) -> list[PairResult]:
+        """The pairs matched for this frame: stereo first, then temporal."""
+        return [pair for pair in (self.stereo, self.temporal, self.temporal_right) if pair is not None]
+
 
 class MatchingPipeline:
     def __init__(

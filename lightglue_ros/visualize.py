@@ -32,3 +32,33 @@ def _as_rgb8(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     return image[:, :, :3]
+
+
+class TrackTrails:
+    """The last few positions of each track, drawn over a frame in a colour fixed by the track id."""
+
+    def __init__(self, length: int = 8) -> None:
+        self.length = length
+        self._trails: dict[int, list[tuple[int, int]]] = {}
+
+    def draw(self, image: np.ndarray, points: np.ndarray, track_ids: np.ndarray) -> np.ndarray:
+        """Add this frame's tracked ``points`` (T, 2) and draw every live track's trail on a copy of ``image``."""
+        canvas = _as_rgb8(image).copy()
+        live = {int(i) for i in track_ids}
+        self._trails = {i: trail for i, trail in self._trails.items() if i in live}
+        for track_id, point in zip(track_ids.tolist(), np.round(points).astype(int).tolist()):
+            trail = self._trails.setdefault(track_id, [])
+            trail.append(tuple(point))
+            del trail[: -self.length]
+            colour = _colour(track_id)
+            for a, b in zip(trail, trail[1:]):
+                cv2.line(canvas, a, b, colour, 1, cv2.LINE_AA)
+            cv2.circle(canvas, trail[-1], 2, colour, -1)
+        return canvas
+
+
+def _colour(track_id: int) -> tuple[int, int, int]:
+    """A bright colour per id (golden-ratio hue steps keep neighbouring ids apart)."""
+    hue = int((track_id * 0.618034 % 1.0) * 180)
+    rgb = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2RGB)[0, 0]
+    return int(rgb[0]), int(rgb[1]), int(rgb[2])

@@ -13,10 +13,11 @@ ROSDEP_KEYS = {
     "cv2": "python3-opencv",
     "yaml": "python3-yaml",
     "onnxruntime": "python3-onnxruntime-pip",
+    "tqdm": "python3-tqdm",
+    "rosbags": "python3-rosbags-pip",
 }
-# Imported only where a ROS install is absent (rosbags-image stands in for cv_bridge) or for the optional
-# native TensorRT backend, whose packages come with the GPU install, not from rosdep.
-NOT_ROSDEP = {"rosbags", "tensorrt", "cuda", "lightglue_ros"}
+# The optional native TensorRT backend's packages come with the GPU install, not from rosdep.
+NOT_ROSDEP = {"tensorrt", "cuda", "lightglue_ros"}
 
 
 def _imported_top_level(paths: list[Path]) -> set[str]:
