@@ -31,6 +31,8 @@ def test_benchmark_reports_every_figure(disk_model_dir, capsys, monkeypatch):
         "node_fps",
         "bare_pipeline_ms_p50_same_frames",
         "peak_rss_mib_pipeline",
+        "stereo_temporal_pairs_per_s",
+        "stereo_and_consecutive_side_by_side_pairs_per_s",
     ):
         assert report[key] > 0, key
     assert report["speedup_vs_naive"] == report["consecutive_fps"] / report["naive_fps"]

@@ -86,6 +86,38 @@ def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
     return {"stereo_pairs_per_s": pairs / (time.perf_counter() - start), "stereo_matches": len(result.matches)}
 
 
+def bench_stereo_temporal(pipeline: MatchingPipeline, pairs: int) -> dict:
+    """A moving stereo rig: one stereo_temporal pipeline against a stereo and a consecutive pipeline side by side.
+
+    The two pipelines side by side (what running a stereo node and a consecutive node on the same
+    cameras costs) extract every left image twice; stereo_temporal extracts each image once.
+    """
+    left, right, _ = data.stereo_motorcycle()
+    rig = [[np.roll(image, (k, 2 * k), axis=(0, 1)) for image in (left, right)] for k in range(pairs)]
+
+    def timed(run) -> float:
+        pipeline.tracker.reset()
+        start = time.perf_counter()
+        for k, (lview, rview) in enumerate(rig):
+            run(k, lview, rview)
+        return time.perf_counter() - start
+
+    def together(k, lview, rview) -> None:
+        pipeline.process_stereo_frame("left", FrameKey("vo_l", k, k), lview, "rgb8", temporal=True)
+        pipeline.process_stereo_frame("right", FrameKey("vo_r", k, k), rview, "rgb8", temporal=True)
+
+    def apart(k, lview, rview) -> None:
+        pipeline.process_stereo((FrameKey("st_l", k), lview, "rgb8"), (FrameKey("st_r", k), rview, "rgb8"))
+        pipeline.process_consecutive(FrameKey("mono", k), lview, "rgb8")
+
+    combined, separate = timed(together), timed(apart)
+    return {
+        "stereo_temporal_pairs_per_s": pairs / combined,
+        "stereo_and_consecutive_side_by_side_pairs_per_s": pairs / separate,
+        "stereo_temporal_speedup": separate / combined,
+    }
+
+
 def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray], adaptive: list[np.ndarray]) -> dict:
     """Every pair extracts both of its frames and runs all layers, as an end-to-end pair model does.
 
@@ -224,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     consecutive, pair_matches = bench_pipeline(pipeline, frames, homographies)
     report.update(consecutive)
     report.update(bench_stereo(pipeline, 3))
+    report.update(bench_stereo_temporal(pipeline, 4))
     report.update(bench_naive(pipeline, frames, pair_matches))
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
