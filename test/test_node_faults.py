@@ -217,11 +217,15 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
         "params_file": (["--params-file", str(tmp_path / "missing.yaml")], "missing.yaml"),
     }
     started = {name: _start_fault(args, tmp_path, name) for name, (args, _) in cases.items()}
-    for name, (process, log) in started.items():
-        assert process.wait(60) == 2, f"{name}: exit code {process.returncode}\n{log.read_text()}"
-        text = log.read_text()
-        assert text.count("FATAL") == 1 and "Traceback" not in text, f"{name}:\n{text}"
-        assert cases[name][1] in text, f"{name}:\n{text}"
+    try:
+        for name, (process, log) in started.items():
+            assert process.wait(60) == 2, f"{name}: exit code {process.returncode}\n{log.read_text()}"
+            text = log.read_text()
+            assert text.count("FATAL") == 1 and "Traceback" not in text, f"{name}:\n{text}"
+            assert cases[name][1] in text, f"{name}:\n{text}"
+    finally:  # a case that started after all must not outlive the test
+        for process, _ in started.values():
+            process.kill()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
