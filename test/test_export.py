@@ -52,7 +52,7 @@ def test_fixed_size_must_fit_the_extractor(tmp_path, capsys):
 def test_config_file_documents_every_parameter_with_its_default():
     text = Path("config/matcher.yaml").read_text()
     document = yaml.safe_load(text)
-    values = document["lightglue_matcher"]["ros__parameters"]
+    values = document["/**"]["ros__parameters"]
     assert values == {spec.name: spec.default for spec in PARAMS}
     assert load_params_file("config/matcher.yaml") == values
     assert load_params_file("config/stereo.yaml")["mode"] == "stereo"
