@@ -181,6 +181,9 @@ class MatcherNode(Node):
         self.pipeline.matcher.match_threshold = changed["match_threshold"]
         self.pipeline.stereo.slop_ns = seconds_to_ns(changed["stereo_slop"])
         self.pipeline.clock.jump_tolerance_ns = seconds_to_ns(changed["time_jump_tolerance"])
+        tracker = self.pipeline.tracker
+        tracker.min_score, tracker.keyframe_min_matches = changed["track_min_score"], changed["keyframe_min_matches"]
+        tracker.keyframe_min_share = changed["keyframe_min_share"]
         return SetParametersResult(successful=True)
 
     def _on_image(self, topic: str, msg: Any) -> None:
