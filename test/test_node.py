@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from lightglue_ros.match_codec import decode_keypoints, decode_matches, decode_tracks
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
@@ -170,3 +172,21 @@ def test_stereo_temporal_mode_publishes_stereo_temporal_and_tracks_extracting_ea
     name = "/vo/lightglue_matcher"
     assert ros.spin_until(lambda: ros.diagnostics_of(name) and ros.diagnostics_of(name)[-1]["pairs"] == "7", 10)
     assert ros.diagnostics_of(name)[-1]["extractions"] == "6"  # 3 stereo pairs, each image extracted once
+
+
+def test_consecutive_keyframe_mode_publishes_tracks_keyframes_and_a_track_image(ros, start_node, motorcycle):
+    start_node("/kf", reference_frame="keyframe", resize_long_side=0, qos_reliability="reliable")
+    frames, _ = homography_sequence(motorcycle[0], 4, size=(320, 240), degrees_per_frame=0.5, zoom_per_frame=0.005)
+    tracks, keyframes = ros.listen("/kf/lightglue/tracks"), ros.listen("/kf/lightglue/keyframes", Header)
+    images = ros.listen("/kf/lightglue/matches_image", Image)
+    pub = ros.publisher("/kf/image")
+    ros.wait_for_node(pub, "/kf/lightglue/tracks", "/kf/lightglue/keyframes", "/kf/lightglue/matches_image")
+    for k, frame in enumerate(frames):
+        pub.publish(image_msg(frame, "rgb8", k, "cam"))
+        assert ros.spin_until(lambda k=k: len(tracks) > k, 30)
+    assert ros.spin_until(lambda: len(images) >= 4, 10)
+    assert [msg.stamp for msg in keyframes] == [stamp(0)]  # small motion: the first frame stays the keyframe
+    decoded = [decode_tracks(msg) for msg in tracks]
+    assert "x_right" not in decoded[0].dtype.names and len(decoded[0]) == 300  # max_tracks
+    assert np.isin(decoded[3]["track_id"], decoded[0]["track_id"]).mean() > 0.7 and decoded[3]["age"].max() == 4
+    assert (images[-1].width, images[-1].height) == (320, 240)  # the tracks drawn over the frame, not a pair
