@@ -83,6 +83,13 @@ def motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data.stereo_motorcycle()
 
 
+def publish_and_wait(ros: RosClient, publisher, msg, keypoints: list) -> None:
+    """Publish one frame and wait until the node has processed it (one more keypoints message arrived)."""
+    count = len(keypoints)
+    publisher.publish(msg)
+    assert ros.spin_until(lambda: len(keypoints) > count, 30), f"frame not processed: {len(keypoints)} keypoints"
+
+
 def make_pipeline(model_dir: Path, **overrides: object) -> MatchingPipeline:
     params = validate({"model_dir": str(model_dir), **overrides})
     return MatchingPipeline.from_params(params)

@@ -11,12 +11,7 @@ from lightglue_ros.match_codec import decode_keypoints, decode_matches, decode_t
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 from lightglue_ros_tools.ros_harness import image_msg, stamp
 
-
-def _publish_and_wait(ros, publisher, msg, keypoints: list, count: int) -> None:
-    publisher.publish(msg)
-    assert ros.spin_until(lambda: len(keypoints) >= count, 30), (
-        f"no keypoints for the published frame: have {len(keypoints)} want {count}"
-    )
+from .conftest import publish_and_wait
 
 
 def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, motorcycle):
@@ -29,7 +24,7 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
     ros.wait_for_node(pub, "/cons/lightglue/matches", "/cons/lightglue/keypoints")
     for k, frame in enumerate(frames):
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        _publish_and_wait(ros, pub, image_msg(bgr, "bgr8", k, "cam"), keypoints, k + 1)
+        publish_and_wait(ros, pub, image_msg(bgr, "bgr8", k, "cam"), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 3, 30)
     assert len(decode_keypoints(keypoints[0])) > 100
     for k, msg in enumerate(matches[:3], start=1):
@@ -55,7 +50,7 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
     rejected = ros.set_parameters("/cons/lightglue_matcher", resize_long_side=640)[0]
     assert not rejected.successful and "read-only" in rejected.reason
     assert not ros.set_parameters("/cons/lightglue_matcher", match_threshold=1.5)[0].successful
-    _publish_and_wait(ros, pub, image_msg(frames[2], "rgb8", 10, "cam"), keypoints, 5)
+    publish_and_wait(ros, pub, image_msg(frames[2], "rgb8", 10, "cam"), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 4, 30)
     strict = decode_matches(matches[3])
     assert np.all(strict["score"] > 0.9) and 0 < len(strict) < len(decode_matches(matches[2]))
@@ -66,7 +61,7 @@ def test_consecutive_matches_runtime_threshold_and_bad_frames(ros, start_node, m
                    (12, image_msg(np.zeros((0, 0), np.uint8), "mono8", 12, "cam"))):  # fmt: skip
         pub.publish(bad)
         assert ros.spin_until(lambda k=k: node.log().count("skipped") >= k - 10, 20), node.log()
-    _publish_and_wait(ros, pub, image_msg(frames[3], "rgb8", 13, "cam"), keypoints, 6)
+    publish_and_wait(ros, pub, image_msg(frames[3], "rgb8", 13, "cam"), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 5, 30)
     log = node.log()
     assert "/cons/image: frame 1011.000055000 skipped: unsupported image encoding 'nv21'" in log
@@ -109,7 +104,7 @@ def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, mo
     keypoints = ros.listen("/load/lightglue/keypoints")
     ros.wait_for_node(pub, "/load/lightglue/matches", "/load/lightglue/keypoints")
     for k in range(8):  # warm-up: ONNX Runtime's memory arenas reach their steady size
-        _publish_and_wait(ros, pub, image_msg(frames[k % 2], "rgb8", k, "cam"), keypoints, k + 1)
+        publish_and_wait(ros, pub, image_msg(frames[k % 2], "rgb8", k, "cam"), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 7, 30)
     rss = [node.rss_kib()]
     for k in range(8, 308):

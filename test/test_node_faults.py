@@ -16,7 +16,7 @@ from lightglue_ros.match_codec import decode_matches
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 from lightglue_ros_tools.ros_harness import image_msg
 
-from .conftest import PARAMS_FILE
+from .conftest import PARAMS_FILE, publish_and_wait
 
 FAULTY_NODE = (str(Path(__file__).with_name("faulty_node.py")),)
 
@@ -25,13 +25,6 @@ def _frame(pixels: np.ndarray, sec: int, nanosec: int = 0, frame_id: str = "cam"
     msg = image_msg(np.ascontiguousarray(pixels), encoding, 0, frame_id)
     msg.header.stamp = Time(sec=sec, nanosec=nanosec)
     return msg
-
-
-def _send(ros, pub, msg, keypoints: list) -> None:
-    """Publish one frame and wait until the node has processed it (its keypoints arrived)."""
-    count = len(keypoints)
-    pub.publish(msg)
-    assert ros.spin_until(lambda: len(keypoints) > count, 30), "frame was not processed"
 
 
 def _check_pairs(matches: list, expected: list[tuple[int, int]], homographies: list[np.ndarray]) -> None:
@@ -74,7 +67,7 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
         (0, 300_000_000),  # 6: back 0.2 s, under the jump tolerance: matched with 5, not with stale features
     ]
     for frame, (sec, nanosec) in zip(frames, stamps):
-        _send(ros, pub, _frame(frame, sec, nanosec), keypoints)
+        publish_and_wait(ros, pub, _frame(frame, sec, nanosec), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 5, 20)
     ros.spin_until(lambda: False, 1)  # nothing more may come
     _check_pairs(matches, [(0, 1), (2, 3), (3, 4), (4, 5), (5, 6)], homographies)
@@ -102,7 +95,7 @@ def test_tiny_frames_strips_and_an_injected_failure_are_followed_by_correct_matc
     matches, keypoints = ros.listen("/faulty/lightglue/matches"), ros.listen("/faulty/lightglue/keypoints")
     pub = ros.publisher("/faulty/image")
     ros.wait_for_node(pub, "/faulty/lightglue/matches", "/faulty/lightglue/keypoints")
-    _send(ros, pub, _frame(frames[0], 1), keypoints)
+    publish_and_wait(ros, pub, _frame(frames[0], 1), keypoints)
     bad = [
         _frame(frames[1][:8, :8], 2),  # tiny: enlarged 128x it would give keypoints and false matches
         _frame(frames[1][:16, :], 3),  # a 320x16 strip
@@ -119,7 +112,7 @@ def test_tiny_frames_strips_and_an_injected_failure_are_followed_by_correct_matc
     level, message = _status_level(ros, name)
     assert level == 2 and "injected fault" in message  # ERROR while the failure is recent
     for k, sec in ((1, 667), (2, 668), (3, 669)):  # the worker is alive: good frames are matched with the last good one
-        _send(ros, pub, _frame(frames[k], sec), keypoints)
+        publish_and_wait(ros, pub, _frame(frames[k], sec), keypoints)
     assert ros.spin_until(lambda: len(matches) >= 3, 20)
     _check_pairs(matches, [(0, 1), (1, 2), (2, 3)], homographies)
     log = node.log()
