@@ -1,5 +1,5 @@
 """ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [mode:=stereo]
-[left_image:=...] [right_image:=...] [model_dir:=...] [namespace:=...] [respawn:=true] [large_data:=false]"""
+[left_image:=...] [right_image:=...] [model_dir:=...] [namespace:=...] [respawn:=true] [large_frames:=false]"""
 
 from pathlib import Path
 
@@ -11,8 +11,9 @@ from launch_ros.actions import Node
 from launch import LaunchDescription
 from lightglue_ros.launch_config import node_settings
 
+CONFIG = Path(get_package_share_directory("lightglue_ros")) / "config"
 ARGUMENTS = {
-    "params_file": (str(Path(get_package_share_directory("lightglue_ros")) / "config" / "matcher.yaml"), "YAML"),
+    "params_file": (str(CONFIG / "matcher.yaml"), "YAML"),
     "mode": ("", "consecutive or stereo; empty: the params file's"),
     "model_dir": ("", "exported models; empty: the params file's, or $ROS_HOME/lightglue_ros/models/<extractor>"),
     "namespace": ("", "namespace of the node and its topics"),
@@ -20,12 +21,13 @@ ARGUMENTS = {
     "left_image": ("", "left input topic in stereo mode (default: left/image)"),
     "right_image": ("", "right input topic in stereo mode (default: right/image)"),
     "respawn": ("false", "restart the node when it exits (it exits with code 3 when its models keep failing)"),
-    "large_data": ("true", "Fast DDS large-data transport for the node (set it for the camera too)"),
+    "large_frames": ("true", "Fast DDS profile with 32 MiB shared memory for the node (use it for the camera too)"),
 }
 
 
 def _node(context):
-    settings = node_settings(**{name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS})
+    values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    settings = node_settings(**values, config_dir=CONFIG)
     return [
         Node(
             package="lightglue_ros",

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .params import read_params_section
 
 TRUE = ("true", "1", "yes", "on")
-# Fast DDS's builtin transports for large samples (TCP + shared memory for user data): a VGA frame over the
-# stock UDP transport is split into fragments, and with best-effort QoS one lost fragment loses the frame.
-LARGE_DATA_ENV = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+# config/fastdds_large_frames.xml: shared memory in 32 MiB segments. Stock Fast DDS shares 0.5 MiB segments, so a
+# VGA frame goes over UDP in fragments, and with best-effort QoS one lost fragment loses the frame.
+LARGE_FRAMES_PROFILE = "fastdds_large_frames.xml"
+# A transport choice of the user's own, which the launch file leaves alone.
+TRANSPORT_CHOICES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+
+
+def large_frames_env(config_dir: Path) -> dict[str, str]:
+    """The environment that puts a process (node or camera) on the large-frames profile."""
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": str(config_dir / LARGE_FRAMES_PROFILE)}
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,8 @@ def node_settings(
     mode: str = "",
     model_dir: str = "",
     respawn: str = "false",
-    large_data: str = "true",
+    large_frames: str = "true",
+    config_dir: Path | None = None,
 ) -> NodeSettings:
     """Empty arguments leave the params file's values; every given topic is remapped, whatever the mode.
 
@@ -49,15 +58,16 @@ def node_settings(
     applies in any namespace (a ``lightglue_matcher:`` key alone matches the
     node only in the root namespace).
 
-    ``large_data`` puts the node on Fast DDS's large-data transport unless the
-    environment already chooses its transports (the camera side needs the same).
+    ``large_frames`` puts the node on the large-frames profile in ``config_dir``
+    unless the environment already chooses its transports (the camera needs the same).
     """
     topics = (("image", image), ("left/image", left_image), ("right/image", right_image))
     # A remap onto the default name is a no-op, left out to keep the command line readable.
     remappings = [(src, dst) for src, dst in topics if dst and dst != src]
     overrides = {name: value for name, value in (("mode", mode), ("model_dir", model_dir)) if value}
-    chosen = "FASTDDS_BUILTIN_TRANSPORTS" in os.environ
-    env = dict(LARGE_DATA_ENV) if large_data.lower() in TRUE and not chosen else {}
+    chosen = any(name in os.environ for name in TRANSPORT_CHOICES)
+    wanted = large_frames.lower() in TRUE and config_dir is not None
+    env = large_frames_env(config_dir) if wanted and not chosen else {}
     try:  # ROS applies a 'lightglue_matcher:' section only outside a namespace: hand the node its values instead
         parameters: dict[str, Any] | str = read_params_section(params_file)
     except ConfigError:

@@ -40,6 +40,7 @@ from .feature_cache import FrameKey
 from .frame_processor import KEYFRAMES, FrameProcessor, header_of
 from .image_codec import encode_rgb8
 from .input_monitor import InputMonitor
+from .launch_config import TRANSPORT_CHOICES
 from .params import NODE_NAME, PARAMS, ParamSpec, validate
 from .pipeline import FrameResult, MatchingPipeline, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
@@ -74,6 +75,14 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     elif isinstance(spec.default, int):
         descriptor.integer_range = [IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)]
     return descriptor
+
+
+def _transport() -> str:
+    """The Fast DDS transport choice in this process's environment, as the start-up block states it."""
+    chosen = [f"{name}={os.environ[name]}" for name in TRANSPORT_CHOICES if os.environ.get(name)]
+    if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST":
+        chosen.append("ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (plain UDP on loopback: large frames fragment)")
+    return ", ".join(chosen) or "stock (shared memory in 0.5 MiB segments, else UDP fragments)"
 
 
 def _nanoseconds(stamp: Any) -> int:
@@ -148,8 +157,7 @@ class MatcherNode(Node):
                 f"{manifest.max_keypoints} keypoints, {manifest.precision})",
                 f"  resize: {resize}; providers: {p['providers']}",
                 f"  input: {msg_type}, QoS {p['qos_reliability']} depth {p['qos_depth']}; "
-                f"{os.environ.get('RMW_IMPLEMENTATION') or 'default RMW'}, "
-                f"FASTDDS_BUILTIN_TRANSPORTS={os.environ.get('FASTDDS_BUILTIN_TRANSPORTS') or 'unset (stock UDP)'}",
+                f"{os.environ.get('RMW_IMPLEMENTATION') or 'default RMW'}, transport: {_transport()}",
                 f"  output: {', '.join(outputs)}, {self.resolve_topic_name('lightglue/matches_image')}, /diagnostics",
             ]
         )
@@ -302,7 +310,8 @@ class MatcherNode(Node):
                 time.monotonic(),
                 f"about {lost / sent:.0%} of the frames sent on {list(self.topics.values())} never arrived (gaps in "
                 "their stamps): large best-effort frames are lost in DDS fragments; run camera and node with "
-                "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (launch large_data:=true) or use qos_reliability reliable",
+                "FASTDDS_DEFAULT_PROFILES_FILE=<share>/lightglue_ros/config/fastdds_large_frames.xml (the launch file "
+                "sets it for the node) or use qos_reliability reliable",
             )
         now = time.monotonic()
         recent = {c: what for c, (when, what) in self._last_event.items() if now - when < STATUS_HOLD_S}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from lightglue_ros.launch_config import node_settings, ros_arguments
 from lightglue_ros.match_codec import decode_matches
@@ -12,21 +13,23 @@ from lightglue_ros_tools.ros_harness import READY_LINE, image_msg
 
 def test_settings_leave_the_params_file_alone_unless_told(monkeypatch):
     monkeypatch.delenv("FASTDDS_BUILTIN_TRANSPORTS", raising=False)
-    mono = node_settings("p.yaml", "/robot", image="/camera/image_raw", left_image="left/image")
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    config = Path("config")
+    mono = node_settings("p.yaml", "/robot", image="/camera/image_raw", left_image="left/image", config_dir=config)
     assert mono.remappings == [("image", "/camera/image_raw")] and mono.namespace == "robot"
     assert mono.overrides == {} and not mono.respawn  # mode and model_dir come from the params file
-    assert mono.env == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+    assert mono.env == {"FASTDDS_DEFAULT_PROFILES_FILE": "config/fastdds_large_frames.xml"}
     assert ros_arguments(mono) == [
         "--ros-args", "--params-file", "p.yaml", "-r", "image:=/camera/image_raw", "-r", "__ns:=/robot",
     ]  # fmt: skip
     stereo = node_settings("p.yaml", mode="stereo", left_image="/cam/left/image_rect", model_dir="/m", respawn="true")
     assert stereo.remappings == [("left/image", "/cam/left/image_rect")] and stereo.respawn
     assert stereo.overrides == {"mode": "stereo", "model_dir": "/m"} and "__ns" not in " ".join(ros_arguments(stereo))
-    assert node_settings("p.yaml", large_data="false").env == {}
+    assert node_settings("p.yaml", large_frames="false", config_dir=config).env == {}
     assert mono.parameters == "p.yaml"  # unreadable: passed on for the node to report
     assert node_settings("config/stereo.yaml", "robot").parameters["mode"] == "stereo"  # applies in a namespace
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")  # the user's own choice stays
-    assert node_settings("p.yaml").env == {}
+    assert node_settings("p.yaml", config_dir=config).env == {}
 
 
 def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):

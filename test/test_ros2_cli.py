@@ -19,7 +19,8 @@ import pytest
 from rclpy.qos import qos_profile_sensor_data
 
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
-from lightglue_ros_tools.ros_harness import image_msg
+from lightglue_ros_tools.ros_harness import RosClient, image_msg
+from lightglue_ros_tools.transport import transport_env
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_WHEELS = REPO.parent / "shared" / "ros2-cli-wheels"
@@ -29,6 +30,24 @@ pytestmark = pytest.mark.skipif(
     not SHARED_WHEELS.is_dir() and shutil.which("ros2") is None,
     reason="no ROS CLI: neither ../shared nor a ROS install",
 )
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    """The test's camera and listener, and every process it starts, on the README's large-frames profile.
+
+    Held to the loopback interface (the shipped profile uses every interface), as a camera driver and the
+    launched node on one machine would run.
+    """
+    saved, env = dict(os.environ), transport_env("large_frames", tmp_path_factory.mktemp("dds"))
+    os.environ.clear()
+    os.environ.update(env)
+    os.environ["ROS_DOMAIN_ID"] = str(30 + os.getpid() % 60)
+    client = RosClient()
+    yield client
+    client.close()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +142,8 @@ def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_mat
     try:
         assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
         assert f"models: {ros_home}/lightglue_ros/models/disk" in launch.output()
-        assert "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA" in launch.output()  # the launch file's transport
-        frames, homographies = homography_sequence(motorcycle[0], 40, size=(640, 480))
+        assert "FASTDDS_DEFAULT_PROFILES_FILE=" in launch.output()  # the transport is stated
+        frames, homographies = homography_sequence(motorcycle[0], 40, (640, 480), 0.5, 0.005, 0.0)
         matches = ros.listen("/rl/lightglue/matches")
         camera = ros.publisher("/rl_cam/image_raw", qos_profile_sensor_data)  # a driver's QoS and encoding
         ros.wait_for_node(camera, "/rl/lightglue/matches")

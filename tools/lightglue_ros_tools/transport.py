@@ -5,6 +5,11 @@ while the node (default parameters: about half a second of work per frame on a
 2-core CPU) matches them; both processes get the same transport. Prints JSON:
 frames sent and received by the node, pairs per minute, and the node's own
 loss estimate from gaps in the stamps.
+
+Everything stays on the loopback interface: ``stock`` is Fast DDS's default
+transports with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST; ``large_frames`` is
+config/fastdds_large_frames.xml with its UDP transport held to 127.0.0.1 (the
+shipped profile uses every interface).
 """
 
 from __future__ import annotations
@@ -18,20 +23,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from lightglue_ros.launch_config import LARGE_DATA_ENV
+from lightglue_ros.launch_config import LARGE_FRAMES_PROFILE, TRANSPORT_CHOICES
 from lightglue_ros.model_location import resolve_model_dir
 
 from .ros_harness import NodeProcess, RosClient
 
-CASES = [("stock", "best_effort"), ("large_data", "best_effort"), ("stock", "reliable"), ("large_data", "reliable")]
+CASES = [("stock", "best_effort"), ("large_frames", "best_effort"), ("stock", "reliable"), ("large_frames", "reliable")]
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+LOOPBACK = "<type>UDPv4</type>\n        <interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList>"
+
+
+def transport_env(transport: str, folder: Path) -> dict[str, str]:
+    """This process's environment with ``transport`` (stock or large_frames), on the loopback interface only."""
+    env = {k: v for k, v in os.environ.items() if k not in (*TRANSPORT_CHOICES, "ROS_AUTOMATIC_DISCOVERY_RANGE")}
+    if transport == "stock":
+        return {**env, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    profile = folder / LARGE_FRAMES_PROFILE
+    profile.write_text((CONFIG / LARGE_FRAMES_PROFILE).read_text().replace("<type>UDPv4</type>", LOOPBACK))
+    return {**env, "FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
 
 
 def run_case(
     model_dir: Path, params_file: Path, transport: str, reliability: str, frames: int = 40, rate: float = 2.0
 ) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "FASTDDS_BUILTIN_TRANSPORTS"}
-    env.update(LARGE_DATA_ENV if transport == "large_data" else {})
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env = transport_env(transport, Path(tempfile.mkdtemp()))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # this process reads /diagnostics
     namespace = f"/transport_{transport}_{reliability}"
     settings = {"model_dir": model_dir, "qos_reliability": reliability}
     node = NodeProcess(namespace, str(params_file), Path(tempfile.gettempdir()), env=env, **settings)
