@@ -52,7 +52,8 @@ def _inputs(args: argparse.Namespace, mode: str) -> dict[str, str]:
 class Summary:
     """Counts and timings for the closing report."""
 
-    def __init__(self) -> None:
+    def __init__(self, keyframes: bool) -> None:
+        self.keyframes = keyframes  # keyframe reference mode: count them (otherwise every frame is the reference)
         self.counts: Counter[str] = Counter()
         self.matches: list[int] = []
         self.stage_ms: dict[str, list[float]] = defaultdict(list)
@@ -70,7 +71,7 @@ class Summary:
                 self.stage_ms[stage].append(ms)
         if result.tracks is not None:
             self.track_frames.update(result.tracks.track_ids.tolist())
-            self.counts["keyframes"] += int(result.tracks.is_keyframe)
+            self.counts["keyframes"] += int(result.tracks.is_keyframe and self.keyframes)
 
     def report(self, elapsed: float) -> dict[str, Any]:
         lengths = list(self.track_frames.values())
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     inputs = _inputs(args, params["mode"])
     if args.output.exists():
         raise LightGlueRosError(f"--output {args.output} exists: choose a new folder")
-    summary = Summary()
+    summary = Summary(params["reference_frame"] == "keyframe")
     log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (between progress bar updates)
     processor = FrameProcessor(
         MatchingPipeline.from_params(params, log=log),
