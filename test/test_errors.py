@@ -23,8 +23,8 @@ def pipeline(disk_model_dir):
 
 
 def test_unsupported_encoding(pipeline):
-    with pytest.raises(InputError, match=r"unsupported image encoding 'yuv422'.*mono8"):
-        pipeline.extractor(np.zeros((48, 64, 2), np.uint8), "yuv422")
+    with pytest.raises(InputError, match=r"unsupported image encoding 'nv21'.*mono8"):
+        pipeline.extractor(np.zeros((72, 64), np.uint8), "nv21")
 
 
 def test_channel_count_must_fit_encoding(pipeline):
@@ -110,7 +110,7 @@ def test_weights_that_do_not_fit(tmp_path, superpoint_weights):
     ("values", "message"),
     [
         ({"match_threshold": 1.5}, r"'match_threshold' = 1.5: allowed range is \[0.0, 1.0\]"),
-        ({"mode": "triple"}, r"'mode' = 'triple': allowed values are \['consecutive', 'stereo'\]"),
+        ({"mode": "triple"}, r"'mode' = 'triple': allowed values are \['consecutive', 'stereo', 'stereo_temporal'\]"),
         ({"max_keypoints": "many"}, r"'max_keypoints' = 'many': expected int"),
         ({"providers": ["gpu"]}, r"'providers' = \['gpu'\]: expected a non-empty list"),
         ({"match_treshold": 0.2}, r"unknown parameter\(s\) \['match_treshold'\]"),
@@ -124,7 +124,9 @@ def test_parameter_validation_names_the_parameter(values, message):
 def test_params_file_needs_node_section(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("other_node:\n  ros__parameters: {mode: stereo}\n")
-    with pytest.raises(ConfigError, match="no 'lightglue_matcher: ros__parameters:' section"):
+    with pytest.raises(
+        ConfigError, match=r"no '/\*\*: ros__parameters:' or 'lightglue_matcher: ros__parameters:' section"
+    ):
         load_params_file(path)
 
 

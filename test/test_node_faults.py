@@ -199,7 +199,10 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
     (tmp_path / "empty").mkdir()
     base = ["--params-file", PARAMS_FILE, "-p", f"model_dir:={disk_model_dir}"]
     cases = {
-        "missing_dir": (["--params-file", PARAMS_FILE, "-p", f"model_dir:={tmp_path / 'nowhere'}"], "manifest.json"),
+        "missing_dir": (
+            ["--params-file", PARAMS_FILE, "-p", f"model_dir:={tmp_path / 'nowhere'}"],
+            f"lightglue-ros-export --extractor disk --output {tmp_path / 'nowhere'}",  # the exact command
+        ),
         "no_manifest": (["--params-file", PARAMS_FILE, "-p", f"model_dir:={tmp_path / 'empty'}"], "manifest.json"),
         "corrupt_model": (["--params-file", PARAMS_FILE, "-p", f"model_dir:={corrupt}"], "disk.onnx"),
         "extractor_mismatch": ([*base, "-p", "extractor:=superpoint"], "exported for 'disk'"),
