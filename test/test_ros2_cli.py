@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data
 
-from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
-from lightglue_ros_tools.ros_harness import RosClient, image_msg
+from lightglue_ros_tools.camera import camera_views
+from lightglue_ros_tools.quality import homography_inliers, stereo_quality
+from lightglue_ros_tools.soak import ping_pong
 from lightglue_ros_tools.transport import transport_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,24 +30,6 @@ pytestmark = pytest.mark.skipif(
     not SHARED_WHEELS.is_dir() and shutil.which("ros2") is None,
     reason="no ROS CLI: neither ../shared nor a ROS install",
 )
-
-
-@pytest.fixture(scope="module")
-def ros(tmp_path_factory):
-    """The test's camera and listener, and every process it starts, on the README's large-frames profile.
-
-    Held to the loopback interface (the shipped profile uses every interface), as a camera driver and the
-    launched node on one machine would run.
-    """
-    saved, env = dict(os.environ), transport_env("large_frames", tmp_path_factory.mktemp("dds"))
-    os.environ.clear()
-    os.environ.update(env)
-    os.environ["ROS_DOMAIN_ID"] = str(30 + os.getpid() % 60)
-    client = RosClient()
-    yield client
-    client.close()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +48,14 @@ def workspace(tmp_path_factory) -> Path:
     return ws
 
 
-def _shell(ws: Path, command: str, cwd: Path | None = None, source_ws: bool = True, **env: str) -> subprocess.Popen:
-    """``command`` in bash as a user runs it: the venv's ROS wheels on the path, the workspace sourced."""
-    environment = {**os.environ, **env}
+def _shell(
+    ws: Path, command: str, cwd: Path | None = None, source_ws: bool = True, base: dict | None = None, **env: str
+) -> subprocess.Popen:
+    """``command`` in bash as a user runs it: the venv's ROS wheels on the path, the workspace sourced.
+
+    ``base`` replaces this process's environment (a transport choice), ``env`` adds to it.
+    """
+    environment = {**(os.environ if base is None else base), **env}
     environment["PATH"] = f"{Path(sys.executable).parent}:{environment['PATH']}"
     environment["AMENT_PREFIX_PATH"] = sys.prefix  # where the ROS wheels put their share/ folders
     setup = f"source {ws}/install/setup.bash && " if source_ws else ""
@@ -90,13 +77,18 @@ def _run(ws: Path, command: str, timeout: float = 60) -> str:
     return output
 
 
+def _large_frames(folder: Path) -> dict[str, str]:
+    """The README's transport for camera and node (the large-frames profile), held to loopback."""
+    return transport_env("large_frames", folder)
+
+
 class Launch:
-    """`ros2 launch lightglue_ros matcher.launch.py ...`, its output collected in a file."""
+    """`ros2 launch lightglue_ros matcher.launch.py ...` on the large-frames profile, output kept in a file."""
 
     def __init__(self, ws: Path, cwd: Path, arguments: str, **env: str) -> None:
         self.log = cwd / "launch.log"
         command = f"ros2 launch lightglue_ros matcher.launch.py {arguments} > {self.log} 2>&1"
-        self.process = _shell(ws, command, cwd=cwd, **env)
+        self.process = _shell(ws, command, cwd=cwd, base=_large_frames(cwd), **env)
 
     def output(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
@@ -110,18 +102,10 @@ class Launch:
             raise
 
 
-def _send_until(ros, publishers_and_msgs: list, received: list, timeout: float = 60) -> None:
-    """A best-effort reader drops what comes before discovery: send the frames again until matches come.
-
-    Each round is stamped 10 s later than the one before, as a camera would.
-    """
-    for attempt in range(int(timeout / 3)):
-        for publisher, msg in publishers_and_msgs:
-            msg.header.stamp.sec += 10 * (attempt > 0)
-            publisher.publish(msg)
-        if ros.spin_until(lambda: len(received) >= 1, 3):
-            return
-    raise AssertionError("no matches from the launched node")
+def _camera(folder: Path, *args: str) -> subprocess.Popen:
+    """The stand-in camera driver in its own process, with the camera's QoS and the README's transport."""
+    command = [sys.executable, "-m", "lightglue_ros_tools.camera", "--settle", "3", *args]
+    return subprocess.Popen(command, env=_large_frames(folder), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 def _read_points(msg, names: tuple[str, ...]) -> np.ndarray:
@@ -143,33 +127,27 @@ def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_mat
         assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
         assert f"models: {ros_home}/lightglue_ros/models/disk" in launch.output()
         assert "FASTDDS_DEFAULT_PROFILES_FILE=" in launch.output()  # the transport is stated
-        frames, homographies = homography_sequence(motorcycle[0], 40, (640, 480), 0.5, 0.005, 0.0)
         matches = ros.listen("/rl/lightglue/matches")
-        camera = ros.publisher("/rl_cam/image_raw", qos_profile_sensor_data)  # a driver's QoS and encoding
-        ros.wait_for_node(camera, "/rl/lightglue/matches")
-        views = iter((k, image_msg(frame[:, :, ::-1].copy(), "bgr8", k, "cam")) for k, frame in enumerate(frames))
-        for _, msg in views:  # best effort: frames sent before discovery completes may be lost
-            camera.publish(msg)
-            if ros.spin_until(lambda: len(matches) >= 1, 1.5):
-                break
-        points = _read_points(matches[0], ("x0", "y0", "x1", "y1", "sec_other"))
-        newer, older = matches[0].header.stamp.sec - 1000, int(points[0, 4]) - 1000  # stamp(k) has sec 1000 + k
-        truth = homographies[newer] @ np.linalg.inv(homographies[older])
-        assert len(points) > 200 and homography_inliers(points[:, :2], points[:, 2:4], truth, 3) >= 0.95
+        assert ros.spin_until(lambda: ros.node.count_publishers("/rl/lightglue/matches") > 0, 20)
+        views, homographies = camera_views()
+        order = ping_pong(views, 80)  # the camera's frame k shows this view, stamped stamp(k)
+        camera = _camera(tmp_path, "--topic", "/rl_cam/image_raw", "--encoding", "bgr8", "--frames", "80")
+        try:
+            assert ros.spin_until(lambda: len(matches) >= 1, 60), launch.output()
+            points = _read_points(matches[0], ("x0", "y0", "x1", "y1", "sec_other"))
+            newer, older = (order[sec - 1000] for sec in (matches[0].header.stamp.sec, int(points[0, 4])))
+            truth = homographies[newer] @ np.linalg.inv(homographies[older])
+            assert len(points) > 200 and homography_inliers(points[:, :2], points[:, 2:4], truth, 3) >= 0.95
 
-        # --no-daemon: nothing may outlive the test; --spin-time: time to discover the node without one.
-        param = "ros2 param {} --no-daemon --spin-time 5 /rl/lightglue_matcher match_threshold"
-        assert "successful" in _run(workspace, param.format("set") + " 0.3")
-        assert "0.3" in _run(workspace, param.format("get"))
-        echo = "ros2 topic echo --no-daemon --once --no-arr /rl/lightglue/matches sensor_msgs/msg/PointCloud2"
-        echo = _shell(workspace, echo)
-        for _, msg in views:
-            camera.publish(msg)
-            ros.spin_until(lambda: False, 1)
-            if echo.poll() is not None:
-                break
-        output, _ = echo.communicate(timeout=10)
-        assert echo.returncode == 0 and "frame_id: cam" in output and "point_step: 36" in output, output
+            # --no-daemon: nothing may outlive the test; --spin-time: time to discover the node without one.
+            param = "ros2 param {} --no-daemon --spin-time 5 /rl/lightglue_matcher match_threshold"
+            assert "successful" in _run(workspace, param.format("set") + " 0.3")
+            assert "0.3" in _run(workspace, param.format("get"))
+            echo = "ros2 topic echo --no-daemon --once --no-arr /rl/lightglue/matches sensor_msgs/msg/PointCloud2"
+            output = _run(workspace, echo, timeout=30)
+            assert "frame_id: camera" in output and "point_step: 36" in output, output
+        finally:
+            camera.kill()
     finally:
         code = launch.stop()
     assert code == 0 and "Traceback" not in launch.output(), launch.output()
@@ -180,14 +158,14 @@ def test_ros2_launch_stereo_takes_the_mode_from_its_params_file(workspace, ros, 
     launch = Launch(workspace, tmp_path, arguments)
     try:
         assert ros.spin_until(lambda: "stereo matching on" in launch.output(), 60), launch.output()
-        left, right, disparity = motorcycle
+        disparity = motorcycle[2]
         matches = ros.listen("/rs/lightglue/matches")
-        pub_left = ros.publisher("/rs/left/image", qos_profile_sensor_data)
-        pub_right = ros.publisher("/rs/right/image", qos_profile_sensor_data)
-        ros.wait_for_node(pub_left, "/rs/lightglue/matches")
-        ros.wait_for_node(pub_right)
-        pair = [(pub_left, image_msg(left, "rgb8", 0, "stereo")), (pub_right, image_msg(right, "rgb8", 0, "stereo"))]
-        _send_until(ros, pair, matches)
+        assert ros.spin_until(lambda: ros.node.count_publishers("/rs/lightglue/matches") > 0, 20)
+        camera = _camera(tmp_path, "--topic", "/rs/left/image", "--right-topic", "/rs/right/image", "--frames", "20")
+        try:
+            assert ros.spin_until(lambda: len(matches) >= 1, 60), launch.output()
+        finally:
+            camera.kill()
         points = _read_points(matches[0], ("x0", "y0", "x1", "y1"))
         quality = stereo_quality(points[:, :2], points[:, 2:], disparity)
         assert quality["matches"] >= 300 and quality["dy_lt_3px"] >= 0.98 and quality["disparity_err_lt_2px"] >= 0.8

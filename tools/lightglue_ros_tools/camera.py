@@ -1,9 +1,12 @@
 """A stand-in camera driver in its own process: real frames at a fixed rate, a driver's QoS.
 
-Publishes ``--frames`` 640x480 rgb8 views of a real image (smooth known
-homographies) on ``--topic`` at ``--rate`` Hz once a subscriber is there, with
-sensor-data QoS (best effort) or reliable, then exits. Its DDS transport is
-whatever the environment chooses (FASTDDS_BUILTIN_TRANSPORTS), as for a driver.
+Publishes ``--frames`` frames on ``--topic`` at ``--rate`` Hz once a subscriber is
+there, with sensor-data QoS (best effort) or reliable, then exits: 640x480 views
+of a real image under smooth known homographies (``camera_views``; frame k is
+stamped ``stamp(k)`` and shows view ``ping_pong``'s k-th), or with
+``--right-topic`` the Middlebury stereo pair, left and right with one stamp. Its
+DDS transport is whatever the environment chooses, as for a driver: the
+process's own, which is why a test's camera runs here rather than in the test.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import sys
 import time
 
+import cv2
+import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -21,14 +26,23 @@ from .quality import homography_sequence
 from .ros_harness import image_msg
 from .soak import ping_pong
 
+VIEWS = 12
+
+
+def camera_views(width: int = 640, height: int = 480) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The views the camera cycles through and their homographies (as ``homography_sequence`` returns)."""
+    return homography_sequence(data.stereo_motorcycle()[0], VIEWS, (width, height), 0.5, 0.005, 0.0)
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-camera", description=__doc__)
     p.add_argument("--topic", default="image")
+    p.add_argument("--right-topic", help="publish the Middlebury stereo pair: left on --topic, right here")
     p.add_argument("--rate", type=float, default=2.0)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
+    p.add_argument("--encoding", choices=("rgb8", "bgr8"), default="rgb8")
     p.add_argument("--qos", choices=("best_effort", "reliable"), default="best_effort")
     p.add_argument(
         "--settle",
@@ -41,20 +55,29 @@ def main(argv: list[str] | None = None) -> int:
     qos = qos_profile_sensor_data
     if args.qos == "reliable":
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    views, _ = homography_sequence(data.stereo_motorcycle()[0], 12, size=(args.width, args.height))
+    if args.right_topic:
+        left, right, _ = data.stereo_motorcycle()
+        frames = [[left, right]] * args.frames
+    else:
+        views, _ = camera_views(args.width, args.height)
+        frames = [[views[view]] for view in ping_pong(views, args.frames)]
+    if args.encoding == "bgr8":
+        frames = [[cv2.cvtColor(image, cv2.COLOR_RGB2BGR) for image in frame] for frame in frames]
     rclpy.init()
     node = rclpy.create_node("lightglue_test_camera")
-    publisher = node.create_publisher(Image, args.topic, qos)
+    topics = [args.topic, *([args.right_topic] if args.right_topic else [])]
+    publishers = [node.create_publisher(Image, topic, qos) for topic in topics]
     deadline = time.monotonic() + 30
-    while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+    while any(pub.get_subscription_count() == 0 for pub in publishers) and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
     time.sleep(args.settle)
     start = time.monotonic()
-    for k, view in enumerate(ping_pong(views, args.frames)):
+    for k, frame in enumerate(frames):
         time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
-        publisher.publish(image_msg(views[view], "rgb8", k, "camera"))
+        for publisher, image in zip(publishers, frame):
+            publisher.publish(image_msg(image, args.encoding, k, "camera"))
     time.sleep(1.0)  # a reliable writer still delivers what is queued
-    print(f"published {args.frames} frames on {publisher.topic_name} at {args.rate} Hz, {args.qos}")
+    print(f"published {args.frames} frames on {topics} at {args.rate} Hz, {args.qos}")
     node.destroy_node()
     rclpy.shutdown()
     return 0
