@@ -25,7 +25,7 @@ from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
 from .model_location import resolve_model_dir
 from .pairing import StampCheck, StereoPairer, StreamClock
-from .sessions import OrtSession, Session
+from .sessions import OrtSession, Session, log_once
 from .tensorrt_profiles import default_keypoint_range, profile_for
 from .tracking import FrameTracks, Tracker
 
@@ -73,6 +73,7 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
 
         return manifest, {role: TensorRTSession.from_manifest(model_dir, manifest, role) for role in files}
     cache = Path(params["engine_cache_dir"] or model_dir / "trt_cache")
+    log = log_once(log)
     fp16 = manifest.precision == "fp16"
     keypoints = default_keypoint_range(manifest.max_keypoints)
     return manifest, {

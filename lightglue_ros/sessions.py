@@ -75,8 +75,16 @@ class OrtSession:
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 failures.append(f"{provider}: {exc}")
                 continue
+            if self._session.get_providers()[0] != provider:
+                # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries falls back to the CPU on its own
+                # and only prints why: a session that says TensorRT must run on TensorRT.
+                failures.append(
+                    f"{provider}: onnxruntime-gpu could not load it (missing CUDA, cuDNN or TensorRT libraries, or "
+                    "no GPU: onnxruntime's own log above names the library)"
+                )
+                continue
             for failure in failures:
-                log(f"{model_path.name}: skipped provider {failure}")
+                log(f"skipped provider {failure}")
             self.backend = f"onnxruntime:{provider}"
             self._outputs = [o.name for o in self._session.get_outputs()]
             return
@@ -84,6 +92,18 @@ class OrtSession:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
+
+
+def log_once(log: Callable[[str], None]) -> Callable[[str], None]:
+    """``log`` that says each distinct line once: provider fallbacks repeat for every model of a pipeline."""
+    said: set[str] = set()
+
+    def once(line: str) -> None:
+        if line not in said:
+            said.add(line)
+            log(line)
+
+    return once
 
 
 @functools.cache

@@ -148,3 +148,4 @@ def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
     assert pipeline.extractor.session.backend == "onnxruntime:CPUExecutionProvider"
     assert any("skipped provider TensorrtExecutionProvider" in line for line in lines)
     assert any("skipped provider CUDAExecutionProvider" in line for line in lines)
+    assert len(lines) == 2, lines  # once per provider, not once per model

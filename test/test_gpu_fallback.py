@@ -1,0 +1,55 @@
+"""onnxruntime-gpu on a machine without a GPU: the pipeline falls back to the CPU, says so once per provider,
+and gives the CPU build's matches. The GPU build lives apart from the CPU one (tools/setup_venv.sh puts it in
+.venv/onnxruntime-gpu), since both provide the onnxruntime module."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lightglue_ros.feature_cache import FrameKey
+
+from .conftest import make_pipeline
+
+GPU_BUILD = Path(sys.prefix) / "onnxruntime-gpu"
+SCRIPT = """
+import json, sys
+import numpy as np, onnxruntime
+from skimage import data
+from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.params import validate
+from lightglue_ros.pipeline import MatchingPipeline
+lines = []
+params = {"model_dir": sys.argv[1], "providers": ["tensorrt", "cuda", "cpu"], "resize_long_side": 512}
+pipeline = MatchingPipeline.from_params(validate(params), log=lines.append)
+left, right, _ = data.stereo_motorcycle()
+result = pipeline.process_stereo((FrameKey("l", 0), left, "rgb8"), (FrameKey("r", 0), right, "rgb8"))
+np.save(sys.argv[2], result.matches.matches)
+report = {"module": onnxruntime.__file__, "available": onnxruntime.get_available_providers()}
+print(json.dumps({**report, "backend": pipeline.backend, "lines": lines}))
+"""
+
+
+def test_gpu_build_without_a_gpu_falls_back_to_the_cpu_with_one_line_per_provider(disk_model_dir, motorcycle, tmp_path):
+    assert (GPU_BUILD / "onnxruntime").is_dir(), f"no onnxruntime-gpu in {GPU_BUILD}: run tools/setup_venv.sh"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(GPU_BUILD), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", SCRIPT, str(disk_model_dir), str(tmp_path / "gpu.npy")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["module"].startswith(str(GPU_BUILD))  # the GPU build really ran
+    assert {"TensorrtExecutionProvider", "CUDAExecutionProvider"} <= set(report["available"])
+    assert report["backend"] == "extractor=onnxruntime:CPUExecutionProvider matcher=onnxruntime:CPUExecutionProvider"
+    assert len(report["lines"]) == 2, report["lines"]
+    assert report["lines"][0].startswith("skipped provider TensorrtExecutionProvider: onnxruntime-gpu could not load")
+    assert report["lines"][1].startswith("skipped provider CUDAExecutionProvider: onnxruntime-gpu could not load")
+
+    left, right, _ = motorcycle
+    cpu = make_pipeline(disk_model_dir, resize_long_side=512)
+    expected = cpu.process_stereo((FrameKey("l", 0), left, "rgb8"), (FrameKey("r", 0), right, "rgb8"))
+    np.testing.assert_array_equal(np.load(tmp_path / "gpu.npy"), expected.matches.matches)
