@@ -69,6 +69,9 @@ class LightGlueMatcher:
         self.session = full
         self.parts = parts
         self.match_threshold = match_threshold
+        # cvg/LightGlue's device rule: an image's points are pruned only while it has more than this many
+        # (-1: always, as on a CPU; on a GPU small sets cost less to keep than to re-shape).
+        self.prune_above = prune_above_for(full.backend)
         self.last_depth = self.last_pruned = 0
         self.configure(depth_confidence, width_confidence)
 
@@ -133,6 +136,8 @@ class LightGlueMatcher:
                     break
             if self.width_confidence > 0:
                 for i in (0, 1):
+                    if len(kept[i]) <= self.prune_above:
+                        continue
                     keep = out[f"matchability{i}"][0] > 1.0 - self.width_confidence
                     if self.depth_confidence > 0:
                         keep |= confidence[i] <= threshold  # points still in doubt are never dropped
@@ -147,6 +152,14 @@ class LightGlueMatcher:
         matches = self._filter(parts.heads[layer].run({"desc0": state["desc0"], "desc1": state["desc1"]}))
         pairs = np.stack([kept[0][matches.matches[:, 0]], kept[1][matches.matches[:, 1]]], -1)
         return Matches(pairs.reshape(-1, 2), matches.scores)
+
+
+GPU_PRUNE_ABOVE = 1024  # cvg/LightGlue's pruning_keypoint_thresholds for CUDA
+
+
+def prune_above_for(backend: str) -> int:
+    """Point pruning threshold for a session backend: never on CPUs, above 1024 points on CUDA/TensorRT."""
+    return GPU_PRUNE_ABOVE if any(gpu in backend for gpu in ("CUDA", "Tensorrt", "tensorrt")) else -1
 
 
 def _is_adaptive(depth_confidence: float, width_confidence: float) -> bool:

@@ -10,6 +10,7 @@ import pytest
 
 from lightglue_ros.errors import ConfigError, ModelError
 from lightglue_ros.features import Features
+from lightglue_ros.matcher import GPU_PRUNE_ABOVE, prune_above_for
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, match_agreement
 from lightglue_ros_tools.reference import kornia_lightglue, kornia_match
 from lightglue_ros_tools.weights import resolve_weights
@@ -76,3 +77,22 @@ def test_adaptive_needs_its_parts(disk_model_dir, tmp_path):
     matcher = make_pipeline(folder, depth_confidence=-1.0, width_confidence=-1.0).matcher
     with pytest.raises(ConfigError, match="re-export them, or set both parameters to -1"):
         matcher.configure(0.9, -1.0)
+
+
+def test_gpu_pruning_rule_keeps_small_point_sets_whole(disk_model_dir, consecutive):
+    """On CUDA/TensorRT an image's points are pruned only above 1024 (cvg/LightGlue's rule); same code on the CPU."""
+    assert prune_above_for("onnxruntime:TensorrtExecutionProvider") == GPU_PRUNE_ABOVE
+    assert prune_above_for("onnxruntime:CUDAExecutionProvider") == GPU_PRUNE_ABOVE
+    assert prune_above_for("onnxruntime:CPUExecutionProvider") == -1
+    features, _ = consecutive
+    matcher = make_pipeline(disk_model_dir).matcher
+    assert matcher.prune_above == -1  # this machine: the CPU rule
+    matcher.configure(-1.0, 0.99)  # all layers, pruning on
+    pruned = matcher(features[0], features[1]).matches
+    assert matcher.last_pruned > 0
+    matcher.prune_above = GPU_PRUNE_ABOVE  # the GPU rule, on the same CPU tensors
+    whole = matcher(features[0], features[1]).matches
+    assert matcher.last_pruned == 0 and matcher.last_depth == FULL_DEPTH
+    matcher.configure(-1.0, -1.0)  # the single full-depth graph
+    full = matcher(features[0], features[1]).matches
+    assert match_agreement(whole, full) >= 0.999 and match_agreement(pruned, full) >= 0.98
