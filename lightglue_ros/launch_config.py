@@ -9,6 +9,7 @@ launch_ros ``Node``; ``ros_arguments`` turns the same settings into the
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,24 @@ TRUE = ("true", "1", "yes", "on")
 LARGE_FRAMES_PROFILE = "fastdds_large_frames.xml"
 # A transport choice of the user's own, which the launch file leaves alone.
 TRANSPORT_CHOICES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+
+
+def package_config_dir() -> Path:
+    """config/ as installed: the ament share folder (colcon), ``<prefix>/share`` (pip), or this checkout."""
+    candidates = [
+        Path(sys.prefix) / "share" / "lightglue_ros" / "config",
+        Path(__file__).resolve().parents[1] / "config",
+    ]
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        candidates.insert(0, Path(get_package_share_directory("lightglue_ros")) / "config")
+    except (ImportError, PackageNotFoundError):
+        pass
+    for folder in candidates:
+        if (folder / LARGE_FRAMES_PROFILE).is_file():
+            return folder
+    raise ConfigError(f"no {LARGE_FRAMES_PROFILE} in {[str(c) for c in candidates]}: reinstall lightglue_ros")
 
 
 def large_frames_env(config_dir: Path) -> dict[str, str]:

@@ -153,6 +153,13 @@ def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_mat
     assert code == 0 and "Traceback" not in launch.output(), launch.output()
 
 
+def test_the_installed_package_finds_its_fast_dds_profile(workspace):
+    """The transport tools read config/ from where colcon installed it, not from a source checkout."""
+    code = "from lightglue_ros.launch_config import package_config_dir; print(package_config_dir())"
+    output = _run(workspace, f'python -c "{code}"')
+    assert output.strip() == str(workspace / "install" / "lightglue_ros" / "share" / "lightglue_ros" / "config")
+
+
 def test_ros2_launch_stereo_takes_the_mode_from_its_params_file(workspace, ros, disk_model_dir, tmp_path, motorcycle):
     arguments = f"namespace:=rs params_file:={REPO / 'config' / 'stereo.yaml'} model_dir:={disk_model_dir}"
     launch = Launch(workspace, tmp_path, arguments)

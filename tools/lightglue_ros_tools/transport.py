@@ -23,13 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from lightglue_ros.launch_config import LARGE_FRAMES_PROFILE, TRANSPORT_CHOICES
+from lightglue_ros.launch_config import LARGE_FRAMES_PROFILE, TRANSPORT_CHOICES, package_config_dir
 from lightglue_ros.model_location import resolve_model_dir
 
 from .ros_harness import NodeProcess, RosClient
 
 CASES = [("stock", "best_effort"), ("large_frames", "best_effort"), ("stock", "reliable"), ("large_frames", "reliable")]
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 LOOPBACK = "<type>UDPv4</type>\n        <interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList>"
 
 
@@ -39,7 +38,8 @@ def transport_env(transport: str, folder: Path) -> dict[str, str]:
     if transport == "stock":
         return {**env, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     profile = folder / LARGE_FRAMES_PROFILE
-    profile.write_text((CONFIG / LARGE_FRAMES_PROFILE).read_text().replace("<type>UDPv4</type>", LOOPBACK))
+    shipped = package_config_dir() / LARGE_FRAMES_PROFILE
+    profile.write_text(shipped.read_text().replace("<type>UDPv4</type>", LOOPBACK))
     return {**env, "FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
 
 
