@@ -32,10 +32,10 @@ def package_config_dir() -> Path:
         Path(__file__).resolve().parents[1] / "config",
     ]
     try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        from ament_index_python.packages import get_package_share_directory
 
         candidates.insert(0, Path(get_package_share_directory("lightglue_ros")) / "config")
-    except (ImportError, PackageNotFoundError):
+    except (ImportError, LookupError, OSError):  # no ament, not in its index, or no AMENT_PREFIX_PATH at all
         pass
     for folder in candidates:
         if (folder / LARGE_FRAMES_PROFILE).is_file():
