@@ -72,7 +72,7 @@ class LightGlueMatcher:
         # cvg/LightGlue's device rule: an image's points are pruned only while it has more than this many
         # (-1: always, as on a CPU; on a GPU small sets cost less to keep than to re-shape).
         self.prune_above = prune_above_for(full.backend)
-        self.last_depth = self.last_pruned = 0
+        self.last_depth = self.last_pruned = self._depth = self._pruned = 0
         self.configure(depth_confidence, width_confidence)
 
     @property
@@ -89,7 +89,12 @@ class LightGlueMatcher:
         self.width_confidence = width_confidence
 
     def __call__(self, features0: Features, features1: Features) -> Matches:
-        self.last_depth = self.last_pruned = 0
+        self._depth = self._pruned = 0  # published when the call is done: /diagnostics reads them meanwhile
+        matches = self._match(features0, features1)
+        self.last_depth, self.last_pruned = self._depth, self._pruned
+        return matches
+
+    def _match(self, features0: Features, features1: Features) -> Matches:
         if len(features0) == 0 or len(features1) == 0:
             return Matches.empty()
         if self.adaptive:
@@ -104,7 +109,7 @@ class LightGlueMatcher:
                 "image_size1": _image_size(features1),
             }
         )
-        self.last_depth = LIGHTGLUE_LAYERS
+        self._depth = LIGHTGLUE_LAYERS
         return self._filter(out)
 
     def _filter(self, out: dict[str, np.ndarray]) -> Matches:
@@ -144,11 +149,11 @@ class LightGlueMatcher:
                     kept[i] = kept[i][keep]
                     state[f"desc{i}"] = state[f"desc{i}"][:, keep]
                     state[f"enc{i}"] = state[f"enc{i}"][..., keep, :]
-                self.last_pruned = total - len(kept[0]) - len(kept[1])
+                self._pruned = total - len(kept[0]) - len(kept[1])
                 if min(len(k) for k in kept) == 0:
-                    self.last_depth = layer + 1
+                    self._depth = layer + 1
                     return Matches.empty()
-        self.last_depth = layer + 1
+        self._depth = layer + 1
         matches = self._filter(parts.heads[layer].run({"desc0": state["desc0"], "desc1": state["desc1"]}))
         pairs = np.stack([kept[0][matches.matches[:, 0]], kept[1][matches.matches[:, 1]]], -1)
         return Matches(pairs.reshape(-1, 2), matches.scores)
