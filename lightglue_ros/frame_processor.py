@@ -29,8 +29,13 @@ def header_of(key: FrameKey) -> Header:
     return Header(stamp=stamp, frame_id=key.frame_id)
 
 
-def stamp_text(key: FrameKey) -> str:
-    return f"{key.stamp_ns // 1_000_000_000}.{key.stamp_ns % 1_000_000_000:09d}"
+def stamp_ns(stamp: Any) -> int:
+    """A header stamp (sec, nanosec) in nanoseconds."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def stamp_text(nanoseconds: int) -> str:
+    return f"{nanoseconds // 1_000_000_000}.{nanoseconds % 1_000_000_000:09d}"
 
 
 def pair_message(result: PairResult, own: FrameKey) -> Any:
@@ -89,8 +94,7 @@ class FrameProcessor:
 
     def _admit(self, stream: str, name: str, msg: Any) -> FrameKey:
         """The frame's key; stamps that stop increasing or jump back are counted and said."""
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        check = self.pipeline.admit(stream, stamp, msg.header.frame_id)
+        check = self.pipeline.admit(stream, stamp_ns(msg.header.stamp), msg.header.frame_id)
         if check.kind == "time_jump":
             self.count("time_jumps", f"{name} jumped back {check.back_ns / 1e9:.3f} s")
             self.warn(f"time jumped back by {check.back_ns / 1e9:.3f} s on {name}: state reset")
@@ -99,7 +103,7 @@ class FrameProcessor:
             if name not in self._stamp_warned:
                 self._stamp_warned.add(name)
                 self.warn(
-                    f"{name}: stamp {stamp_text(check.key)} does not increase (went back "
+                    f"{name}: stamp {stamp_text(check.key.stamp_ns)} does not increase (went back "
                     f"{check.back_ns / 1e9:.3f} s); frames are still matched in arrival order. "
                     "Counted as stamp_not_increasing; said once per input"
                 )

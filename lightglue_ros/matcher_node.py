@@ -37,7 +37,7 @@ from std_msgs.msg import Header
 
 from .errors import ConfigError, InputError, LightGlueRosError
 from .feature_cache import FrameKey
-from .frame_processor import KEYFRAMES, FrameProcessor, header_of
+from .frame_processor import KEYFRAMES, FrameProcessor, header_of, stamp_ns, stamp_text
 from .image_codec import encode_rgb8
 from .input_monitor import InputMonitor
 from .launch_config import TRANSPORT_CHOICES
@@ -83,10 +83,6 @@ def _transport() -> str:
     if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST":
         chosen.append("ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (plain UDP on loopback: large frames fragment)")
     return ", ".join(chosen) or "stock (shared memory in 0.5 MiB segments, else UDP fragments)"
-
-
-def _nanoseconds(stamp: Any) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class MatcherNode(Node):
@@ -198,7 +194,7 @@ class MatcherNode(Node):
         """Park the newest message of ``topic``; a message still waiting is replaced and counted."""
         with self._wake:
             self.counters["received"] += 1
-            self.inputs[topic].record(_nanoseconds(msg.header.stamp), time.monotonic())
+            self.inputs[topic].record(stamp_ns(msg.header.stamp), time.monotonic())
             if topic in self._pending:
                 self._count("dropped_overload", "input faster than processing")
             self._pending[topic] = msg
@@ -222,8 +218,8 @@ class MatcherNode(Node):
                 self._failures_in_a_row = 0
             except InputError as exc:
                 self._count("bad_frames", str(exc))
-                stamp = msg.header.stamp
-                self.get_logger().error(f"{self.topics[topic]}: frame {stamp.sec}.{stamp.nanosec:09d} skipped: {exc}")
+                frame = stamp_text(stamp_ns(msg.header.stamp))
+                self.get_logger().error(f"{self.topics[topic]}: frame {frame} skipped: {exc}")
             except Exception as exc:  # the worker must outlive any failure inside a frame
                 if not self._running or not self.context.ok():
                     return  # shutting down: publishers and context are going away
@@ -231,7 +227,6 @@ class MatcherNode(Node):
 
     def _on_failure(self, topic: str, msg: Any, exc: Exception) -> None:
         """Log a failed frame (traceback once per distinct error) and exit after too many in a row."""
-        stamp = msg.header.stamp
         what = f"{type(exc).__name__}: {exc}"
         self._count("errors", what)
         self._failures_in_a_row += 1
@@ -242,7 +237,7 @@ class MatcherNode(Node):
         self._tracebacks_shown.add(origin)
         detail = "\n" + "".join(traceback.format_exception(exc)) if first_time else ""
         self.get_logger().error(
-            f"{self.topics[topic]}: frame {stamp.sec}.{stamp.nanosec:09d} failed: {what}{detail}".rstrip()
+            f"{self.topics[topic]}: frame {stamp_text(stamp_ns(msg.header.stamp))} failed: {what}{detail}".rstrip()
         )
         limit = self.params["fatal_error_count"]
         if self._failures_in_a_row >= limit:
