@@ -134,9 +134,10 @@ def test_a_model_failing_frame_after_frame_ends_the_node_with_code_3(
     pub = ros.publisher("/failing/image")
     ros.wait_for_node(pub)
     frame = motorcycle[0][:240, :320]
-    for sec in (900, 901, 902):
+    for sec in (900, 901, 902):  # one at a time: a frame waiting behind another would be replaced, not failed
         pub.publish(_frame(frame, sec))
-        ros.spin_until(lambda: False, 0.3)
+        said = f"frame {sec}.000000000 failed"
+        assert ros.spin_until(lambda said=said: said in node.log(), 30), node.log()
     assert node.process.wait(30) == 3
     log = node.log()
     assert log.count("FATAL") == 1 and "3 frames in a row failed" in log and "respawn" in log
