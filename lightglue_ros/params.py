@@ -47,13 +47,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         "folder with manifest.json and the exported models ('' = $ROS_HOME/lightglue_ros/models/<extractor>)",
     ),
     ParamSpec(
-        "backend",
-        "onnxruntime",
-        "onnxruntime (providers below) or tensorrt (native .engine files)",
-        choices=("onnxruntime", "tensorrt"),
+        "providers",
+        ["cpu"],
+        "ONNX Runtime providers tried in order: cpu, cuda, tensorrt (needs onnxruntime-gpu) or full names",
     ),
-    ParamSpec("providers", ["cpu"], "ONNX Runtime providers tried in order: cpu, cuda, tensorrt or full names"),
-    ParamSpec("engine_cache_dir", "", "TensorRT provider engine/timing cache folder ('' = model_dir/trt_cache)"),
+    ParamSpec(
+        "engine_cache_dir",
+        "",
+        "TensorRT provider engine/timing cache folder ('' = the one export --engine filled, else model_dir/trt_cache)",
+    ),
     ParamSpec("threads", 0, "ONNX Runtime intra-op threads (0 = one per core)", minimum=0, maximum=256),
     ParamSpec("max_keypoints", 1024, "keypoints per frame (at most the exported count)", minimum=1, maximum=16384),
     ParamSpec(

@@ -23,10 +23,11 @@ from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Matches
 from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
-from .model_location import resolve_model_dir
+from .model_location import export_command, resolve_model_dir
 from .pairing import StampCheck, StereoPairer, StreamClock
-from .sessions import OrtSession, Session, log_once
+from .sessions import PROVIDER_ALIASES, OrtSession, Session, log_once
 from .tensorrt_profiles import default_keypoint_range, profile_for
+from .tensorrt_provider import engine_mismatch, machine_identity
 from .tracking import FrameTracks, Tracker
 
 
@@ -67,15 +68,9 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
     model_dir = model_dir_of(params)
     manifest = Manifest.read(model_dir, params["extractor"])
     manifest.check_extractor(params["extractor"], model_dir)
-    files = manifest.model_files()
-    if params["backend"] == "tensorrt":
-        from .tensorrt_session import TensorRTSession
-
-        return manifest, {role: TensorRTSession.from_manifest(model_dir, manifest, role) for role in files}
-    cache = Path(params["engine_cache_dir"] or model_dir / "trt_cache")
     log = log_once(log)
+    cache, keypoints = tensorrt_engines(manifest, params, model_dir, log)
     fp16 = manifest.precision == "fp16"
-    keypoints = default_keypoint_range(manifest.max_keypoints)
     return manifest, {
         role: OrtSession(
             model_dir / name,
@@ -86,8 +81,38 @@ def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[M
             log,
             partial(profile_for, role, manifest=manifest, keypoints=keypoints),
         )
-        for role, name in files.items()
+        for role, name in manifest.model_files().items()
     }
+
+
+def tensorrt_engines(
+    manifest: Manifest, params: dict[str, Any], model_dir: Path, log: Callable[[str], None]
+) -> tuple[Path, tuple[int, int, int]]:
+    """Engine cache folder and keypoint profile for the TensorRT provider: the exported ones, checked here.
+
+    Engines built by ``lightglue-ros-export --engine`` for another GPU, TensorRT or onnxruntime are refused
+    with the rebuild command; without exported engines the provider builds them when the node starts.
+    """
+    engines = manifest.tensorrt
+    folder = engines.cache_dir if engines else "trt_cache"
+    cache = Path(params["engine_cache_dir"] or model_dir / folder)
+    if not any(PROVIDER_ALIASES.get(p, p) == "TensorrtExecutionProvider" for p in params["providers"]):
+        return cache, default_keypoint_range(manifest.max_keypoints)
+    rebuild = (
+        export_command(manifest.extractor, model_dir)
+        + " --engine"
+        + (" --fp16" if manifest.precision == "fp16" else "")
+    )
+    if engines is None:
+        log(
+            f"no TensorRT engines were exported to {model_dir}: the TensorRT provider builds them into {cache} "
+            f"when it first loads each model (minutes); build them beforehand with {rebuild}"
+        )
+        return cache, default_keypoint_range(manifest.max_keypoints)
+    here = machine_identity()
+    if here is not None and (why := engine_mismatch(engines, here, rebuild)):
+        raise ModelError(why)
+    return cache, engines.keypoint_range()
 
 
 def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[str, Any]) -> LightGlueMatcher:

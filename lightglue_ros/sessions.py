@@ -1,7 +1,7 @@
-"""Inference sessions over ONNX Runtime execution providers and native TensorRT engines.
+"""Inference sessions over ONNX Runtime execution providers: CPU, CUDA, and TensorRT (the one TensorRT path).
 
 Every session takes and returns ``dict[str, np.ndarray]``; the rest of the
-runtime never sees which backend runs. Providers are tried in the configured
+runtime never sees which provider runs. Providers are tried in the configured
 order and a failure is logged with the reason before the next one is tried.
 """
 
@@ -19,6 +19,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidPro
 
 from .errors import ModelError
 from .tensorrt_profiles import Profile, provider_options
+from .tensorrt_provider import missing_for, preload_gpu_libraries
 
 LOG = logging.getLogger(__name__)
 PROVIDER_ALIASES = {
@@ -26,6 +27,7 @@ PROVIDER_ALIASES = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
 class Session(Protocol):
@@ -59,14 +61,18 @@ class OrtSession:
         _register_shared_cpu_arena()
         options.add_session_config_entry("session.use_env_allocators", "1")
         available = ort.get_available_providers()
+        if any(PROVIDER_ALIASES.get(name, name) in GPU_PROVIDERS for name in providers):
+            preload_gpu_libraries()
         failures = []
-        for name in providers:
-            provider = PROVIDER_ALIASES.get(name, name)
+        names = [PROVIDER_ALIASES.get(name, name) for name in providers]
+        for position, provider in enumerate(names):
             if provider not in available:
                 failures.append(f"{provider}: not in this onnxruntime build (available: {available})")
                 continue
+            # Nodes a provider cannot take go to the providers configured after it (TensorRT -> CUDA), then the CPU.
+            later = [p for p in names[position + 1 :] if p in available and p != "CPUExecutionProvider"]
             try:
-                spec = [(provider, _provider_options(provider, model_path, cache_dir, fp16, trt_profile))]
+                spec = [(p, _provider_options(p, model_path, cache_dir, fp16, trt_profile)) for p in [provider, *later]]
                 if provider != "CPUExecutionProvider":
                     spec.append(("CPUExecutionProvider", {}))
                 self._session = ort.InferenceSession(str(model_path), options, providers=spec)
@@ -78,10 +84,8 @@ class OrtSession:
             if self._session.get_providers()[0] != provider:
                 # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries falls back to the CPU on its own
                 # and only prints why: a session that says TensorRT must run on TensorRT.
-                failures.append(
-                    f"{provider}: onnxruntime-gpu could not load it (missing CUDA, cuDNN or TensorRT libraries, or "
-                    "no GPU: onnxruntime's own log above names the library)"
-                )
+                why = "; ".join(missing_for(provider)) or "onnxruntime's own log above says why"
+                failures.append(f"{provider}: onnxruntime-gpu could not load it: {why}")
                 continue
             for failure in failures:
                 log(f"skipped provider {failure}")
@@ -92,6 +96,10 @@ class OrtSession:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
+
+    def input_types(self) -> dict[str, str]:
+        """Input name -> ONNX type (``tensor(float)``, ``tensor(int64)``)."""
+        return {i.name: i.type for i in self._session.get_inputs()}
 
 
 def log_once(log: Callable[[str], None]) -> Callable[[str], None]:

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from lightglue_ros.errors import ConfigError, InputError, ModelError
+from lightglue_ros.manifest import TensorRTEngines
 from lightglue_ros.params import load_params_file, validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.tensorrt_provider import MachineIdentity, engine_mismatch
 from lightglue_ros_tools import export
 from lightglue_ros_tools.weights import WeightsError, resolve_weights
 
@@ -130,15 +132,33 @@ def test_params_file_needs_node_section(tmp_path):
         load_params_file(path)
 
 
-def test_engine_without_tensorrt_or_gpu_is_a_clear_error(tmp_path, capsys):
+def test_engine_on_a_machine_without_tensorrt_says_what_is_missing_before_exporting(tmp_path, capsys):
     assert export.main(["--extractor", "disk", "--output", str(tmp_path), "--engine"]) == 2
     err = capsys.readouterr().err
-    assert "--engine needs TensorRT" in err or "no NVIDIA GPU is visible" in err
+    assert "--engine builds TensorRT engines on this machine's GPU, but: this onnxruntime (" in err
+    assert "has no TensorrtExecutionProvider: install the GPU build" in err
+    assert not list(tmp_path.iterdir())  # refused before minutes of export work
 
 
-def test_tensorrt_backend_without_engines(disk_model_dir):
-    with pytest.raises(ModelError, match="(needs the tensorrt and cuda-python packages|has no extractor engine)"):
-        make_pipeline(disk_model_dir, backend="tensorrt")
+def test_engines_built_for_another_machine_are_refused_with_the_rebuild_command():
+    engines = TensorRTEngines("trt_cache", "NVIDIA H100 80GB HBM3", "10.15.1", "1.31.1", 1, 512, 1024)
+    other = MachineIdentity("NVIDIA GeForce RTX 4090", "10.15.1", "1.31.1")
+    why = engine_mismatch(engines, other, "lightglue-ros-export --engine")
+    assert why is not None and why.startswith("the TensorRT engines in trt_cache were built for NVIDIA H100 80GB HBM3")
+    assert "this machine has NVIDIA GeForce RTX 4090 with TensorRT 10.15.1 and onnxruntime 1.31.1" in why
+    assert why.endswith("rebuild them with lightglue-ros-export --engine")
+    newer_runtime = MachineIdentity("NVIDIA H100 80GB HBM3", "10.15.1", "1.32.0")
+    assert engine_mismatch(engines, newer_runtime, "x") is not None
+    assert engine_mismatch(engines, MachineIdentity("NVIDIA H100 80GB HBM3", "10.15.1", "1.31.1"), "x") is None
+
+
+def test_a_manifest_with_native_engines_asks_for_a_new_export(tmp_path, disk_model_dir):
+    shutil.copytree(disk_model_dir, tmp_path / "m")
+    raw = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    raw["engines"] = {"extractor": {"file": "disk_fp16.engine"}}
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelError, match="lists native TensorRT engines, which this runtime no longer runs"):
+        make_pipeline(tmp_path / "m")
 
 
 def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
@@ -146,6 +166,7 @@ def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
     params = validate({"model_dir": str(disk_model_dir), "providers": ["tensorrt", "cuda", "cpu"]})
     pipeline = MatchingPipeline.from_params(params, log=lines.append)
     assert pipeline.extractor.session.backend == "onnxruntime:CPUExecutionProvider"
-    assert any("skipped provider TensorrtExecutionProvider" in line for line in lines)
-    assert any("skipped provider CUDAExecutionProvider" in line for line in lines)
-    assert len(lines) == 2, lines  # once per provider, not once per model
+    assert len(lines) == 3, lines  # once per provider, not once per model
+    assert lines[0].startswith("no TensorRT engines were exported to")
+    assert lines[1].startswith("skipped provider TensorrtExecutionProvider: not in this onnxruntime build")
+    assert lines[2].startswith("skipped provider CUDAExecutionProvider: not in this onnxruntime build")

@@ -16,8 +16,7 @@ ROSDEP_KEYS = {
     "tqdm": "python3-tqdm",
     "rosbags": "python3-rosbags-pip",
 }
-# The optional native TensorRT backend's packages come with the GPU install, not from rosdep.
-NOT_ROSDEP = {"tensorrt", "cuda", "lightglue_ros"}
+NOT_ROSDEP = {"lightglue_ros"}
 
 
 def _imported_top_level(paths: list[Path]) -> set[str]:

@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resize-long-side", type=int, default=0, help="0 = frames at native size")
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--providers", nargs="+", default=["cpu"])
-    p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--reference-pairs", type=int, default=3, help="0 skips the PyTorch reference")
     p.add_argument("--node", action="store_true", help="also measure through the ROS node")
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="node params file (--node)")
@@ -241,7 +240,6 @@ def main(argv: list[str] | None = None) -> int:
             "extractor": args.extractor,
             "resize_long_side": args.resize_long_side,
             "providers": args.providers,
-            "backend": args.backend,
         }
     )
     pipeline = MatchingPipeline.from_params(params, log=lambda m: print(m, file=sys.stderr))

@@ -1,4 +1,4 @@
-"""``lightglue-ros-export``: PyTorch weights -> ONNX models (+ TensorRT engines) + manifest.
+"""``lightglue-ros-export``: PyTorch weights -> ONNX models (+ TensorRT provider engines) + manifest.
 
 Writes ``DIR/<extractor>.onnx`` (one image in, fixed-count features out),
 ``DIR/<extractor>_lightglue.onnx`` (two feature sets with dynamic keypoint
@@ -39,17 +39,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--height", type=int, help="fixed input height (with --width); default: dynamic size")
     p.add_argument("--width", type=int, help="fixed input width (with --height)")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--fp16", action="store_true", help="build TensorRT engines in fp16 (ONNX weights stay fp32)")
+    p.add_argument(
+        "--fp16", action="store_true", help="TensorRT engines in fp16, scores and NMS kept fp32 (ONNX stays fp32)"
+    )
     p.add_argument("--weights", type=Path, help="extractor checkpoint (superpoint_v1.pth or DISK)")
     p.add_argument("--lightglue-weights", type=Path, help="LightGlue checkpoint for this extractor")
     p.add_argument("--download", action="store_true", help="fetch official SuperPoint checkpoints (needs network)")
-    p.add_argument("--engine", action="store_true", help="also build TensorRT engines (needs an NVIDIA GPU)")
+    p.add_argument(
+        "--engine",
+        action="store_true",
+        help="also build the TensorRT provider's engines into OUTPUT/trt_cache (needs onnxruntime-gpu and a GPU)",
+    )
     p.add_argument(
         "--engine-keypoints",
         type=int,
         nargs=3,
         metavar=("MIN", "OPT", "MAX"),
-        help="matcher optimisation profile over the keypoint count (default 32, max/2, max)",
+        help="matcher optimisation profile over the keypoint count (default 1, max/2, max)",
     )
     p.add_argument("--verify", action="store_true", help="compare ONNX with PyTorch on a real image pair")
     args = p.parse_args(argv)
@@ -139,6 +145,10 @@ def export_adaptive_parts(
 
 
 def run(args: argparse.Namespace) -> Manifest:
+    if args.engine:  # say what is missing for the engines before minutes of export
+        from .engine_build import this_machine
+
+        this_machine()
     weights, lightglue_weights = args.weights, args.lightglue_weights
     if args.extractor == "superpoint" and args.download:
         cache = Path.home() / ".cache" / "lightglue_ros"
@@ -178,9 +188,9 @@ def run(args: argparse.Namespace) -> Manifest:
 
         verify_export(args.output, manifest, extractor, matcher)
     if args.engine:
-        from .tensorrt_engine import build_engines
+        from .engine_build import build_engines
 
-        manifest = build_engines(args.output, manifest, args.fp16, args.engine_keypoints)
+        manifest = build_engines(args.output, manifest, args.engine_keypoints)
         manifest.write(args.output)
     return manifest
 
