@@ -34,7 +34,7 @@ class InputPolicy:
 class TensorRTEngines:
     """Engines the TensorRT provider built at export (``--engine``), cached in ``cache_dir``, and what they fit.
 
-    ``fp32_layers`` names what an fp16 build keeps in fp32 (empty in fp32 builds).
+    ``fp32_roles`` names the models an fp16 build keeps in fp32 (empty in fp32 builds).
     """
 
     cache_dir: str
@@ -44,10 +44,27 @@ class TensorRTEngines:
     min_keypoints: int
     opt_keypoints: int
     max_keypoints: int
-    fp32_layers: list[str] = field(default_factory=list)
+    fp32_roles: list[str] = field(default_factory=list)
 
     def keypoint_range(self) -> tuple[int, int, int]:
         return self.min_keypoints, self.opt_keypoints, self.max_keypoints
+
+
+@dataclass(frozen=True)
+class ExtractorParts:
+    """The extractor as two models, so fp16 TensorRT engines keep detection in fp32.
+
+    ``features``: image -> ``features0``, ``features1`` (the network body, the bulk of the work);
+    ``detect``: those + image size -> the extractor's outputs (detection scores, NMS, top-k, descriptor
+    sampling). ``feature_stride``: image pixels per feature-map pixel.
+    """
+
+    features: str
+    detect: str
+    feature_stride: int
+
+
+FP32_ROLES = ("extractor_detect",)  # what fp16 builds keep in fp32
 
 
 @dataclass(frozen=True)
@@ -86,6 +103,7 @@ class Manifest:
     exporter_version: str
     weights: dict[str, dict[str, str]] = field(default_factory=dict)
     tensorrt: TensorRTEngines | None = None
+    extractor_parts: ExtractorParts | None = None
     adaptive: AdaptiveParts | None = None
     version: int = MANIFEST_VERSION
 
@@ -117,6 +135,7 @@ class Manifest:
                 )
             raw["tensorrt"] = TensorRTEngines(**raw["tensorrt"]) if raw.get("tensorrt") else None
             raw["adaptive"] = AdaptiveParts(**raw["adaptive"]) if raw.get("adaptive") else None
+            raw["extractor_parts"] = ExtractorParts(**raw["extractor_parts"]) if raw.get("extractor_parts") else None
             manifest = cls(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"{path} is not a valid manifest: {exc}") from exc
@@ -124,11 +143,31 @@ class Manifest:
             raise ModelError(f"{path}: unknown extractor '{manifest.extractor}', expected one of {EXTRACTORS}")
         return manifest
 
+    @property
+    def splits_extractor(self) -> bool:
+        """fp16 builds run the extractor in its two parts, the detection part in fp32."""
+        return self.precision == "fp16" and self.extractor_parts is not None
+
     def model_files(self) -> dict[str, str]:
-        """Role -> ONNX file: ``extractor``, ``matcher`` (full depth) and the adaptive parts when exported."""
-        files = {"extractor": self.extractor_file, "matcher": self.matcher_file}
+        """Role -> ONNX file of each model the runtime opens.
+
+        ``extractor`` (or, when ``splits_extractor``, ``extractor_features`` and ``extractor_detect``),
+        ``matcher`` (full depth) and the adaptive parts when exported.
+        """
+        if self.splits_extractor:
+            files = {
+                "extractor_features": self.extractor_parts.features,
+                "extractor_detect": self.extractor_parts.detect,
+            }
+        else:
+            files = {"extractor": self.extractor_file}
+        files["matcher"] = self.matcher_file
         files.update(self.adaptive.files() if self.adaptive else {})
         return files
+
+    def fp16(self, role: str) -> bool:
+        """Whether the TensorRT provider may run model ``role`` in fp16."""
+        return self.precision == "fp16" and role not in FP32_ROLES
 
     def check_extractor(self, configured: str, folder: Path) -> None:
         if configured != self.extractor:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .features import Features, Matches
-from .sessions import Session
+from .sessions import Session, Tensor, to_host
 
 LIGHTGLUE_LAYERS = 9  # of the released LightGlue weights
 
@@ -120,21 +120,21 @@ class LightGlueMatcher:
     def _adaptive(self, features0: Features, features1: Features) -> Matches:
         parts = self.parts
         layers = len(parts.layers)
-        state = {}
+        state: dict[str, Tensor] = {}  # descriptors and encodings stay on the device between layers
         for i, f in enumerate((features0, features1)):
-            encoded = parts.encoder.run(
+            encoded = parts.encoder.run_on_device(
                 {"keypoints": f.keypoints[None], "descriptors": f.descriptors[None], "image_size": _image_size(f)}
             )
             state[f"desc{i}"], state[f"enc{i}"] = encoded["desc"], encoded["encoding"]
         kept = [np.arange(len(features0)), np.arange(len(features1))]
         total = len(features0) + len(features1)
         for layer, session in enumerate(parts.layers):
-            out = session.run(state)
+            out = session.run_on_device(state)
             state["desc0"], state["desc1"] = out["next_desc0"], out["next_desc1"]
             if layer == layers - 1:
                 break
             threshold = confidence_threshold(layer, layers)
-            confidence = (out["confidence0"][0], out["confidence1"][0])
+            confidence = (to_host(out["confidence0"])[0], to_host(out["confidence1"])[0])
             if self.depth_confidence > 0:
                 unsure = sum(int((c < threshold).sum()) for c in confidence)
                 if 1.0 - unsure / total > self.depth_confidence:
@@ -143,12 +143,12 @@ class LightGlueMatcher:
                 for i in (0, 1):
                     if len(kept[i]) <= self.prune_above:
                         continue
-                    keep = out[f"matchability{i}"][0] > 1.0 - self.width_confidence
+                    keep = to_host(out[f"matchability{i}"])[0] > 1.0 - self.width_confidence
                     if self.depth_confidence > 0:
                         keep |= confidence[i] <= threshold  # points still in doubt are never dropped
                     kept[i] = kept[i][keep]
-                    state[f"desc{i}"] = state[f"desc{i}"][:, keep]
-                    state[f"enc{i}"] = state[f"enc{i}"][..., keep, :]
+                    state[f"desc{i}"] = to_host(state[f"desc{i}"])[:, keep]
+                    state[f"enc{i}"] = to_host(state[f"enc{i}"])[..., keep, :]
                 self._pruned = total - len(kept[0]) - len(kept[1])
                 if min(len(k) for k in kept) == 0:
                     self._depth = layer + 1

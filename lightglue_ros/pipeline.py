@@ -25,7 +25,7 @@ from .manifest import Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
 from .model_location import export_command, resolve_model_dir
 from .pairing import StampCheck, StereoPairer, StreamClock
-from .sessions import PROVIDER_ALIASES, OrtSession, Session, log_once
+from .sessions import PROVIDER_ALIASES, OrtSession, Session, SessionChain, log_once
 from .tensorrt_profiles import default_keypoint_range, profile_for
 from .tensorrt_provider import engine_mismatch, machine_identity
 from .tracking import FrameTracks, Tracker
@@ -62,27 +62,29 @@ def model_dir_of(params: dict[str, Any]) -> Path:
 def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, dict[str, Session]]:
     """Load the manifest, check it against the parameters and open a session per model role.
 
-    Roles: ``extractor``, ``matcher`` (full depth) and, when exported, the
-    adaptive parts ``encoder``, ``layer<i>``, ``head<i>``.
+    Roles: ``extractor`` (in fp16 builds a chain of its two parts), ``matcher``
+    (full depth) and, when exported, the adaptive parts ``encoder``, ``layer<i>``, ``head<i>``.
     """
     model_dir = model_dir_of(params)
     manifest = Manifest.read(model_dir, params["extractor"])
     manifest.check_extractor(params["extractor"], model_dir)
     log = log_once(log)
     cache, keypoints = tensorrt_engines(manifest, params, model_dir, log)
-    fp16 = manifest.precision == "fp16"
-    return manifest, {
+    sessions: dict[str, Session] = {
         role: OrtSession(
             model_dir / name,
             params["providers"],
             params["threads"],
             cache,
-            fp16,
+            manifest.fp16(role),
             log,
             partial(profile_for, role, manifest=manifest, keypoints=keypoints),
         )
         for role, name in manifest.model_files().items()
     }
+    if manifest.splits_extractor:
+        sessions["extractor"] = SessionChain(sessions.pop("extractor_features"), sessions.pop("extractor_detect"))
+    return manifest, sessions
 
 
 def tensorrt_engines(

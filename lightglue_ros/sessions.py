@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -30,10 +30,19 @@ PROVIDER_ALIASES = {
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
+Tensor = np.ndarray | ort.OrtValue  # an OrtValue may live in GPU memory
+
+
 class Session(Protocol):
     backend: str
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def run(self, inputs: Mapping[str, Tensor]) -> dict[str, np.ndarray]: ...
+
+    def run_on_device(self, inputs: Mapping[str, Tensor]) -> dict[str, ort.OrtValue]: ...
+
+
+def to_host(value: Tensor) -> np.ndarray:
+    return value.numpy() if isinstance(value, ort.OrtValue) else value
 
 
 class OrtSession:
@@ -90,16 +99,54 @@ class OrtSession:
             for failure in failures:
                 log(f"skipped provider {failure}")
             self.backend = f"onnxruntime:{provider}"
+            self.device = "cpu" if provider == "CPUExecutionProvider" else "cuda"
             self._outputs = [o.name for o in self._session.get_outputs()]
             return
         raise ModelError(f"no execution provider could load {model_path}: " + "; ".join(failures))
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
+    def run(self, inputs: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in self.run_on_device(inputs).items()}
+
+    def run_on_device(self, inputs: Mapping[str, Tensor]) -> dict[str, ort.OrtValue]:
+        """Outputs left where the provider made them (GPU memory on CUDA and TensorRT), via I/O binding.
+
+        Chained models (extractor parts, LightGlue layers) pass them straight on, so tensors stay on the
+        GPU between models; on the CPU the same code runs on host memory.
+        """
+        binding = self._session.io_binding()
+        for name, value in inputs.items():
+            if isinstance(value, ort.OrtValue) and value.device_name() == self.device:
+                binding.bind_ortvalue_input(name, value)
+            else:  # numpy, or a tensor of another device (a model that fell back to the CPU)
+                binding.bind_cpu_input(name, np.ascontiguousarray(to_host(value)))
+        for name in self._outputs:
+            binding.bind_output(name, self.device)
+        self._session.run_with_iobinding(binding)
+        return dict(zip(self._outputs, binding.get_outputs()))
 
     def input_types(self) -> dict[str, str]:
         """Input name -> ONNX type (``tensor(float)``, ``tensor(int64)``)."""
         return {i.name: i.type for i in self._session.get_inputs()}
+
+
+class SessionChain:
+    """Models run one after another, each fed the outputs of the one before by name, on the device.
+
+    The extractor of fp16 builds: its features part, then its detection part (kept in fp32).
+    """
+
+    def __init__(self, first: OrtSession, second: OrtSession) -> None:
+        self.first, self.second = first, second
+        backends = dict.fromkeys([first.backend, second.backend])
+        self.backend = "+".join(backends)
+
+    def run(self, inputs: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in self.run_on_device(inputs).items()}
+
+    def run_on_device(self, inputs: Mapping[str, Tensor]) -> dict[str, ort.OrtValue]:
+        first_inputs = {name: inputs[name] for name in self.first.input_types()}
+        passed = {**inputs, **self.first.run_on_device(first_inputs)}
+        return self.second.run_on_device({name: passed[name] for name in self.second.input_types()})
 
 
 def log_once(log: Callable[[str], None]) -> Callable[[str], None]:

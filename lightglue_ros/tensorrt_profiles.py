@@ -1,10 +1,9 @@
 """TensorRT optimisation profiles: the shape ranges an engine is built for.
 
-A native engine rejects a shape outside its profile; the ONNX Runtime TensorRT
-provider instead rebuilds its engine, silently and for many seconds. Keypoint
-counts change every frame and, with adaptive width, every layer, so each
-dynamic keypoint axis gets the whole range up front. The native engine builder
-and the ONNX Runtime TensorRT provider take their profiles from here.
+The ONNX Runtime TensorRT provider rebuilds its engine, silently and for many
+seconds, for a shape outside its profile. Keypoint counts change every frame
+and, with adaptive width, every layer, so each dynamic keypoint axis gets the
+whole range up front; image sizes get 2048x2048 at most.
 """
 
 from __future__ import annotations
@@ -40,6 +39,17 @@ def extractor_profile(manifest: Manifest) -> Profile:
     return {"image": ((1, c, side, side), (1, c, *opt), (1, c, MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))}
 
 
+def detect_profile(manifest: Manifest, inputs: dict[str, Sequence[int | str | None]]) -> Profile:
+    """The extractor's detection part: its feature maps over the image profile's sizes, divided by the stride."""
+    stride = manifest.extractor_parts.feature_stride
+    images = extractor_profile(manifest)["image"]
+    return {
+        name: tuple((1, shape[1], image[2] // stride, image[3] // stride) for image in images)
+        for name, shape in inputs.items()
+        if name.startswith("features")
+    }
+
+
 def keypoint_profile(inputs: dict[str, Sequence[int | str | None]], keypoints: tuple[int, int, int]) -> Profile:
     """Matcher-side models: every dynamic axis of every input is a keypoint count.
 
@@ -56,7 +66,11 @@ def profile_for(
     role: str, inputs: dict[str, Sequence[int | str | None]], manifest: Manifest, keypoints: tuple[int, int, int]
 ) -> Profile:
     """The profile of the model with ``role`` (see ``Manifest.model_files``)."""
-    return extractor_profile(manifest) if role == "extractor" else keypoint_profile(inputs, keypoints)
+    if role in ("extractor", "extractor_features"):
+        return extractor_profile(manifest)
+    if role == "extractor_detect":
+        return detect_profile(manifest, inputs)
+    return keypoint_profile(inputs, keypoints)
 
 
 def provider_options(profile: Profile) -> dict[str, str]:

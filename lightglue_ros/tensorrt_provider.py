@@ -47,12 +47,16 @@ def preload_gpu_libraries() -> tuple[str, ...]:
         ort.preload_dlls(directory="")  # the nvidia-* site packages, then the default search path
     spec = importlib.util.find_spec("tensorrt_libs")
     folders = [Path(p) for p in spec.submodule_search_locations] if spec and spec.submodule_search_locations else []
+    complaints = [line for line in said.getvalue().splitlines() if line.strip()]
     for name in TENSORRT_LIBRARIES:
         for folder in folders:
             if (folder / name).is_file():
-                ctypes.CDLL(str(folder / name), mode=ctypes.RTLD_GLOBAL)
+                try:
+                    ctypes.CDLL(str(folder / name), mode=ctypes.RTLD_GLOBAL)
+                except OSError as exc:  # a library it needs is missing: the provider will say the same
+                    complaints.append(f"Failed to load {name}: {exc}")
                 break
-    return tuple(line for line in said.getvalue().splitlines() if line.strip())
+    return tuple(complaints)
 
 
 def tensorrt_version() -> str | None:
@@ -102,13 +106,20 @@ def missing_for(provider: str) -> list[str]:
             "install the GPU build instead of the CPU one (README 'GPU')"
         )
         return missing
-    unloaded = [line.split(":")[0].removeprefix("Failed to load ") for line in preload_gpu_libraries()]
-    unloaded = [name for name in unloaded if name.startswith("lib")]
-    if unloaded:
-        missing.append(f"CUDA libraries not found: {', '.join(unloaded)} (pip install 'onnxruntime-gpu[cuda,cudnn]')")
+    complaints = preload_gpu_libraries()
+    unloaded = [line.split(":")[0].removeprefix("Failed to load ") for line in complaints]
+    cuda = [name for name in unloaded if name.startswith("lib") and name not in TENSORRT_LIBRARIES]
+    if cuda:
+        missing.append(f"CUDA libraries not found: {', '.join(cuda)} (pip install 'onnxruntime-gpu[cuda,cudnn]')")
     if provider == "TensorrtExecutionProvider" and tensorrt_version() is None:
+        failed = [
+            line for line in complaints if line.split(":")[0].removeprefix("Failed to load ") in TENSORRT_LIBRARIES
+        ]
         missing.append(
-            f"TensorRT 10 libraries ({TENSORRT_LIBRARIES[0]}) not found (pip install 'tensorrt-cu13-libs>=10.13,<11')"
+            failed[0]
+            if failed
+            else f"TensorRT 10 libraries ({TENSORRT_LIBRARIES[0]}) not found "
+            "(pip install 'tensorrt-cu13-libs>=10.13,<11')"
         )
     if gpu_name() is None:
         missing.append("no NVIDIA GPU found (nvidia-smi is missing or lists none)")

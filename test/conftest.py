@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 from skimage import data
 
+from lightglue_ros.manifest import Manifest
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros_tools import export
@@ -50,6 +54,16 @@ def start_node(ros, disk_model_dir, tmp_path):
 def disk_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("models") / "disk"
     assert export.main(["--extractor", "disk", "--output", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def disk_fp16_model_dir(disk_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The DISK export as an fp16 build (``--fp16``) sees it: the extractor runs in its two parts."""
+    folder = tmp_path_factory.mktemp("models") / "disk_fp16"
+    shutil.copytree(disk_model_dir, folder)
+    manifest = Manifest.read(folder)
+    dataclasses.replace(manifest, precision="fp16").write(folder)
     return folder
 
 
@@ -107,6 +121,18 @@ class RecordingSession:
     def calls(self) -> int:
         return len(self.shapes)
 
+    def _record(self, inputs) -> None:
+        self.shapes.append(
+            {name: tuple(v.shape()) if isinstance(v, ort.OrtValue) else np.shape(v) for name, v in inputs.items()}
+        )
+
     def run(self, inputs):
-        self.shapes.append({name: np.shape(value) for name, value in inputs.items()})
+        self._record(inputs)
         return self.session.run(inputs)
+
+    def run_on_device(self, inputs):
+        self._record(inputs)
+        return self.session.run_on_device(inputs)
+
+    def input_types(self):
+        return self.session.input_types()

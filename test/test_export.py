@@ -33,6 +33,7 @@ def test_verify_and_fixed_size_export(tmp_path, motorcycle, capsys):
     assert export.main([*argv, "--max-keypoints", "512", "--verify"]) == 0
     out = capsys.readouterr().out
     assert "verify matcher" in out and "verify adaptive parts" in out and "agreement" in out
+    assert "verify extractor parts left" in out and "verify extractor parts right" in out
     manifest = Manifest.read(folder)
     assert (manifest.input.policy, manifest.input.height, manifest.input.width) == ("fixed", 384, 512)
     # A 741x500 frame is letterboxed into 512x384: keypoints come back inside the original image.

@@ -21,8 +21,8 @@ def resident_mib():
 class ResidentAfterRun:
     def __init__(self, session):
         self.session, self.backend = session, session.backend
-    def run(self, inputs):
-        out = self.session.run(inputs)
+    def run_on_device(self, inputs):
+        out = self.session.run_on_device(inputs)
         resident.append(resident_mib())
         return out
 

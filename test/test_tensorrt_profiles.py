@@ -8,23 +8,36 @@ frames, with adaptive pruning changing keypoint counts between layers.
 from __future__ import annotations
 
 import cv2
+import numpy as np
+import pytest
 
 from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.manifest import Manifest
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline, make_matcher, make_sessions
-from lightglue_ros.sessions import _provider_options, declared_inputs
+from lightglue_ros.sessions import OrtSession, SessionChain, _provider_options, declared_inputs
 from lightglue_ros.tensorrt_profiles import default_keypoint_range, profile_for
+from lightglue_ros_tools.engine_build import example_inputs
 from lightglue_ros_tools.quality import homography_sequence
 
 from .conftest import RecordingSession
 
 
-def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
-    params = validate({"model_dir": str(disk_model_dir), "resize_long_side": 0})
+@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir"])  # fp16: the extractor in parts
+def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
+    model_dir = request.getfixturevalue(models)
+    params = validate({"model_dir": str(model_dir), "resize_long_side": 0})
     manifest, sessions = make_sessions(params, print)
-    recorders = {role: RecordingSession(session) for role, session in sessions.items()}
-    extractor = FeatureExtractor(recorders["extractor"], manifest, 0, manifest.max_keypoints)
+    recorders = {role: RecordingSession(session) for role, session in sessions.items() if role != "extractor"}
+    extractor_session = sessions["extractor"]
+    if isinstance(extractor_session, SessionChain):
+        extractor_session.first = recorders["extractor_features"] = RecordingSession(extractor_session.first)
+        extractor_session.second = recorders["extractor_detect"] = RecordingSession(extractor_session.second)
+    else:
+        extractor_session = recorders["extractor"] = RecordingSession(extractor_session)
+    assert set(recorders) == set(manifest.model_files())
+    extractor = FeatureExtractor(extractor_session, manifest, 0, manifest.max_keypoints)
     pipeline = MatchingPipeline(extractor, make_matcher(manifest, recorders, params), 8)
     frames, _ = homography_sequence(motorcycle[0], 3, size=(640, 480))
     settings = ((0.95, 0.99), (-1.0, 0.9), (-1.0, -1.0))  # adaptive defaults, heavy pruning, full depth
@@ -39,8 +52,9 @@ def test_profiles_cover_every_shape_of_a_real_run(disk_model_dir, motorcycle):
     files = manifest.model_files()
     layer_counts = {shape["desc0"][1] for shape in recorders["layer3"].shapes}
     assert len(layer_counts) > 1 and recorders["matcher"].shapes  # counts change from call to call
+    assert all(recorders[role].shapes for role in files if role.startswith("extractor"))
     for role, recorder in recorders.items():
-        declared = declared_inputs(disk_model_dir / files[role])
+        declared = declared_inputs(model_dir / files[role])
         profile = profile_for(role, declared, manifest, keypoints)
         for shapes in recorder.shapes:
             for name, shape in shapes.items():
@@ -70,3 +84,21 @@ def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
     assert "trt_profile_min_shapes" not in extractor  # no profile given: the provider's own behaviour
     image_profile = profile_for("extractor", declared_inputs(disk_model_dir / "disk.onnx"), manifest, (1, 512, 1024))
     assert image_profile == {"image": ((1, 3, 32, 32), (1, 3, 480, 640), (1, 3, 2048, 2048))}
+    detect = disk_model_dir / manifest.extractor_parts.detect
+    detect_profile = profile_for("extractor_detect", declared_inputs(detect), manifest, (1, 512, 1024))
+    assert detect_profile == {  # the features part's maps: full resolution for DISK, 64 + 16 channels
+        "features0": ((1, 64, 32, 32), (1, 64, 480, 640), (1, 64, 2048, 2048)),
+        "features1": ((1, 16, 32, 32), (1, 16, 480, 640), (1, 16, 2048, 2048)),
+    }
+
+
+@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir"])
+def test_the_engine_builders_warm_up_inputs_run_every_model(models, request):
+    """``--engine`` builds each engine by running its model once at the profile's optimal shapes."""
+    model_dir = request.getfixturevalue(models)
+    manifest = Manifest.read(model_dir)
+    for role, file in manifest.model_files().items():
+        profile = profile_for(role, declared_inputs(model_dir / file), manifest, (1, 512, 1024))
+        session = OrtSession(model_dir / file, ["cpu"])
+        outputs = session.run(example_inputs(profile, session.input_types()))
+        assert all(np.isfinite(v).all() for v in outputs.values() if v.dtype.kind == "f"), role

@@ -169,10 +169,16 @@ class DiskExtractor(nn.Module):
         self.nms_window = nms_window
         self.detection_threshold = detection_threshold
 
-    def forward(
-        self, image: torch.Tensor, image_size: torch.Tensor
+    def features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The U-Net up to its last convolution: the bulk of the work, fit for fp16."""
+        up, skip = self.backbone.last_conv_inputs(image)
+        return up, skip
+
+    def detect(
+        self, up: torch.Tensor, skip: torch.Tensor, image_size: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        inputs = self.backbone.last_conv_inputs(image)
+        """Heatmap, NMS, top-k and descriptors at the keypoints: what fp16 engines keep in fp32."""
+        inputs = [up, skip]
         conv = self.backbone.last_conv
         heatmap = single_channel_conv(inputs, conv, DISK_DESCRIPTOR_DIM)
         height, width = heatmap.shape
@@ -185,3 +191,8 @@ class DiskExtractor(nn.Module):
         sampled = sparse_conv(inputs, conv, slice(0, DISK_DESCRIPTOR_DIM), indices).transpose(0, 1)
         sampled = F.normalize(sampled, p=2.0, dim=-1)
         return keypoints[None], scores[None], sampled[None], num_valid
+
+    def forward(
+        self, image: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.detect(*self.features(image), image_size)

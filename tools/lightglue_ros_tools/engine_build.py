@@ -58,17 +58,23 @@ def build_engines(folder: Path, manifest: Manifest, keypoints: tuple[int, int, i
     low, opt, high = keypoints or default_keypoint_range(manifest.max_keypoints)
     if not 1 <= low <= opt <= high:
         raise ValueError(f"--engine-keypoints must satisfy 1 <= MIN <= OPT <= MAX, got {low} {opt} {high}")
-    fp16 = manifest.precision == "fp16"
+    fp32_roles = []
     for role, file in manifest.model_files().items():
         profile_of = partial(profile_for, role, manifest=manifest, keypoints=(low, opt, high))
+        fp16 = manifest.fp16(role)
+        if manifest.precision == "fp16" and not fp16:
+            fp32_roles.append(role)
+        # Nodes TensorRT does not take go to CUDA, as at run time (the same partition, so the same engines).
         try:
-            session = OrtSession(folder / file, [TENSORRT], 0, folder / CACHE_DIR, fp16, print, profile_of)
+            session = OrtSession(folder / file, [TENSORRT, "cuda"], 0, folder / CACHE_DIR, fp16, print, profile_of)
         except ModelError as exc:
             raise RuntimeError(f"the TensorRT provider could not build {file}: {exc}") from exc
+        if session.backend != f"onnxruntime:{TENSORRT}":
+            raise RuntimeError(f"the TensorRT provider could not load {file} (it ran on {session.backend})")
         session.run(example_inputs(profile_of(declared_inputs(folder / file)), session.input_types()))
-        print(f"built the TensorRT engine of {file} ({manifest.precision})")
+        print(f"built the TensorRT engine of {file} ({'fp16' if fp16 else 'fp32'})")
     engines = TensorRTEngines(
-        CACHE_DIR, identity.gpu, identity.tensorrt_version, identity.onnxruntime_version, low, opt, high
+        CACHE_DIR, identity.gpu, identity.tensorrt_version, identity.onnxruntime_version, low, opt, high, fp32_roles
     )
     print(f"engines in {folder / CACHE_DIR} for {identity.gpu}, TensorRT {identity.tensorrt_version}")
     return dataclasses.replace(manifest, tensorrt=engines)

@@ -1,6 +1,7 @@
 """``lightglue-ros-export``: PyTorch weights -> ONNX models (+ TensorRT provider engines) + manifest.
 
-Writes ``DIR/<extractor>.onnx`` (one image in, fixed-count features out),
+Writes ``DIR/<extractor>.onnx`` (one image in, fixed-count features out), the
+same extractor in two parts (``_features`` and ``_detect``, for fp16 engines),
 ``DIR/<extractor>_lightglue.onnx`` (two feature sets with dynamic keypoint
 counts in, best candidates out), the same LightGlue in parts for adaptive
 depth and width (``DIR/adaptive/``) and ``DIR/manifest.json``.
@@ -15,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, Manifest
+from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, ExtractorParts, Manifest
 from lightglue_ros.model_location import resolve_model_dir
 
 from . import __version__
 from .lightglue_model import LIGHTGLUE_LAYERS, EncoderPart, LayerPart, LightGlue
-from .models import SPECS, build_models, input_policy
+from .models import SPECS, ExtractorDetectPart, ExtractorFeaturesPart, build_models, input_policy
 from .weights import WeightsError, download_superpoint, resolve_weights, sha256_of
 
 EXTRACTOR_OUTPUTS = ["keypoints", "scores", "descriptors", "num_keypoints"]
@@ -93,6 +94,31 @@ def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path,
     _export(model, (image, size), path, (["image", "image_size"], EXTRACTOR_OUTPUTS), axes, opset)
 
 
+def export_extractor_parts(model: torch.nn.Module, extractor: str, policy, folder: Path, opset: int) -> ExtractorParts:
+    """The extractor as ``features`` and ``detect`` models (fp16 engines keep ``detect`` in fp32)."""
+    parts = ExtractorParts(f"{extractor}_features.onnx", f"{extractor}_detect.onnx", SPECS[extractor].feature_stride)
+    height, width = (policy.height, policy.width) if policy.policy == "fixed" else (480, 640)
+    image = torch.rand(1, SPECS[extractor].channels, height, width)
+    size = torch.tensor([[width, height]], dtype=torch.int64)
+    maps = ["features0", "features1"]
+    dynamic = policy.policy == "dynamic"
+    axes = {name: {2: f"{name}_height", 3: f"{name}_width"} for name in maps} if dynamic else {}
+    image_axes = {"image": {2: "height", 3: "width"}} if dynamic else {}
+    _export(
+        ExtractorFeaturesPart(model),
+        (image,),
+        folder / parts.features,
+        (["image"], maps),
+        {**image_axes, **axes},
+        opset,
+    )
+    with torch.no_grad():
+        features = model.features(image)
+    names = ([*maps, "image_size"], EXTRACTOR_OUTPUTS)
+    _export(ExtractorDetectPart(model), (*features, size), folder / parts.detect, names, axes, opset)
+    return parts
+
+
 def _example_features(count: int, descriptor_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     keypoints = torch.rand(1, count, 2) * 500
     descriptors = torch.nn.functional.normalize(torch.randn(1, count, descriptor_dim), dim=-1)
@@ -161,6 +187,7 @@ def run(args: argparse.Namespace) -> Manifest:
     args.output.mkdir(parents=True, exist_ok=True)
     extractor_file, matcher_file = f"{args.extractor}.onnx", f"{args.extractor}_lightglue.onnx"
     export_extractor(extractor, args.extractor, policy, args.output / extractor_file, args.opset)
+    extractor_parts = export_extractor_parts(extractor, args.extractor, policy, args.output, args.opset)
     descriptor_dim = SPECS[args.extractor].descriptor_dim
     export_matcher(matcher, descriptor_dim, args.output / matcher_file, args.opset)
     adaptive = export_adaptive_parts(matcher, descriptor_dim, args.output, f"{args.extractor}_lightglue", args.opset)
@@ -179,9 +206,13 @@ def run(args: argparse.Namespace) -> Manifest:
             "lightglue": {"file": lightglue_weights.name, "sha256": sha256_of(lightglue_weights)},
         },
         adaptive=adaptive,
+        extractor_parts=extractor_parts,
     )
     manifest.write(args.output)
-    print(f"wrote {args.output / extractor_file}, {args.output / matcher_file} and {args.output / 'adaptive'}/")
+    print(
+        f"wrote {args.output / extractor_file} (and its parts), {args.output / matcher_file} "
+        f"and {args.output / 'adaptive'}/"
+    )
 
     if args.verify:
         from .verify import verify_export

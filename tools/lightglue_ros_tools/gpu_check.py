@@ -171,7 +171,7 @@ def check_precision(models: Path, precision: str, gpu: bool, cpu_python: str, wo
             return {"engines": {"built": False, "error": str(exc)}}
         manifest.write(model_dir)
         run["engines"] = {"built": True, "seconds": round(time.perf_counter() - start, 1)}
-        run["engines"]["fp32_layers"] = manifest.tensorrt.fp32_layers
+        run["engines"]["fp32_roles"] = manifest.tensorrt.fp32_roles
     manifest = Manifest.read(model_dir)
     log: list[str] = []
     _pipeline(model_dir, GPU_PROVIDERS, 1024, adaptive=True, log=log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from lightglue_ros.manifest import InputPolicy
@@ -20,12 +21,37 @@ class ExtractorSpec:
     descriptor_dim: int
     channels: int
     size_multiple: int
+    feature_stride: int  # image pixels per pixel of the maps the features part hands to the detect part
 
 
 SPECS = {
-    "disk": ExtractorSpec(DISK_DESCRIPTOR_DIM, 3, DISK_SIZE_MULTIPLE),
-    "superpoint": ExtractorSpec(SUPERPOINT_DESCRIPTOR_DIM, 1, SUPERPOINT_SIZE_MULTIPLE),
+    "disk": ExtractorSpec(DISK_DESCRIPTOR_DIM, 3, DISK_SIZE_MULTIPLE, 1),
+    "superpoint": ExtractorSpec(SUPERPOINT_DESCRIPTOR_DIM, 1, SUPERPOINT_SIZE_MULTIPLE, 8),
 }
+
+
+class ExtractorFeaturesPart(nn.Module):
+    """Image -> the extractor's two feature maps (its ``features``), exported on its own."""
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.extractor.features(image)
+
+
+class ExtractorDetectPart(nn.Module):
+    """Feature maps + content size -> the extractor's outputs (its ``detect``), exported on its own."""
+
+    def __init__(self, extractor: nn.Module) -> None:
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(
+        self, features0: torch.Tensor, features1: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        return self.extractor.detect(features0, features1, image_size)
 
 
 def input_policy(extractor: str, height: int | None, width: int | None) -> InputPolicy:

@@ -54,16 +54,26 @@ class SuperPointNet(nn.Module):
         self.convDa = nn.Conv2d(c4, c5, 3, padding=1)
         self.convDb = nn.Conv2d(c5, SUPERPOINT_DESCRIPTOR_DIM, 1)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return full-resolution scores (1, 1, H, W) and dense descriptors (1, 256, H/8, W/8)."""
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """The shared VGG encoder: (1, 128, H/8, W/8)."""
         x = image
         for a, b in ((self.conv1a, self.conv1b), (self.conv2a, self.conv2b), (self.conv3a, self.conv3b)):
             x = F.max_pool2d(F.relu(b(F.relu(a(x)))), 2)
-        x = F.relu(self.conv4b(F.relu(self.conv4a(x))))
-        cells = F.softmax(self.convPb(F.relu(self.convPa(x))), 1)[:, :-1]
-        scores = F.pixel_shuffle(cells, _CELL)
-        descriptors = F.normalize(self.convDb(F.relu(self.convDa(x))), p=2.0, dim=1)
-        return scores, descriptors
+        return F.relu(self.conv4b(F.relu(self.conv4a(x))))
+
+    def scores(self, encoded: torch.Tensor) -> torch.Tensor:
+        """Detector head: full-resolution scores (1, 1, H, W)."""
+        cells = F.softmax(self.convPb(F.relu(self.convPa(encoded))), 1)[:, :-1]
+        return F.pixel_shuffle(cells, _CELL)
+
+    def descriptors(self, encoded: torch.Tensor) -> torch.Tensor:
+        """Descriptor head: dense L2-normalised descriptors (1, 256, H/8, W/8)."""
+        return F.normalize(self.convDb(F.relu(self.convDa(encoded))), p=2.0, dim=1)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return full-resolution scores (1, 1, H, W) and dense descriptors (1, 256, H/8, W/8)."""
+        encoded = self.encode(image)
+        return self.scores(encoded), self.descriptors(encoded)
 
 
 def sample_descriptors(keypoints: torch.Tensor, descriptors: torch.Tensor) -> torch.Tensor:
@@ -88,14 +98,24 @@ class SuperPointExtractor(nn.Module):
         self.detection_threshold = detection_threshold
         self.border = border
 
-    def forward(
-        self, image: torch.Tensor, image_size: torch.Tensor
+    def features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder and descriptor head at 1/8 resolution: the bulk of the work, fit for fp16."""
+        encoded = self.backbone.encode(image)
+        return encoded, self.backbone.descriptors(encoded)
+
+    def detect(
+        self, encoded: torch.Tensor, dense: torch.Tensor, image_size: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        scores, dense = self.backbone(image)
-        scores = suppress_non_maxima(scores, self.nms_radius)[0, 0]
+        """Detector head, NMS, top-k and descriptor sampling: what fp16 engines keep in fp32."""
+        scores = suppress_non_maxima(self.backbone.scores(encoded), self.nms_radius)[0, 0]
         height, width = scores.shape
         keep = valid_region_mask(height, width, image_size, self.border) & (scores > self.detection_threshold)
         candidates = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
         _, keypoints, kept_scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
         descriptors = sample_descriptors(keypoints, dense)
         return keypoints[None], kept_scores[None], descriptors[None], num_valid
+
+    def forward(
+        self, image: torch.Tensor, image_size: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.detect(*self.features(image), image_size)

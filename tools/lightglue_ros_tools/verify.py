@@ -4,7 +4,7 @@ Runs both on the Middlebury motorcycle pair through the runtime's own
 loading and preprocessing, prints the differences and fails the export when
 keypoints, descriptors or matches disagree beyond tolerance. The adaptive
 parts are run through all their layers, where they must give the full-depth
-PyTorch matches too.
+PyTorch matches too, and the extractor's two parts (fp16 builds) its features.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from lightglue_ros.matcher import filter_matches
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import make_matcher, make_sessions
 from lightglue_ros.preprocess import prepare
+from lightglue_ros.sessions import OrtSession, SessionChain
 
 from .quality import match_agreement
 
@@ -72,21 +73,27 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
     left, right, _ = data.stereo_motorcycle()
     params = validate({"model_dir": str(folder), "extractor": manifest.extractor, "match_threshold": 0.1})
     _, sessions = make_sessions(params, print)
-    ort_extractor = FeatureExtractor(sessions["extractor"], manifest, VERIFY_LONG_SIDE, manifest.max_keypoints)
-    ort_matcher = make_matcher(manifest, sessions, params)
-    onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
+    extractors = {"extractor": sessions["extractor"]}
+    if (parts := manifest.extractor_parts) is not None:  # what fp16 builds run
+        extractors["extractor parts"] = SessionChain(
+            *(OrtSession(folder / file, ["cpu"]) for file in (parts.features, parts.detect))
+        )
     ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
     problems = []
-    for name, a, b in zip(("left", "right"), onnx_feats, ref_feats):
-        ia, ib = shared_keypoints(a, b)
-        agreement = len(ia) / max(len(a), len(b), 1)
-        diff = float(np.abs(a.descriptors[ia] - b.descriptors[ib]).max()) if len(ia) else 0.0
-        print(
-            f"verify {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, "
-            f"descriptor max |diff| {diff:.2e}"
-        )
-        if agreement < KEYPOINT_AGREEMENT or diff > DESCRIPTOR_TOLERANCE:
-            problems.append(f"{name} features differ")
+    for form, session in extractors.items():
+        ort_extractor = FeatureExtractor(session, manifest, VERIFY_LONG_SIDE, manifest.max_keypoints)
+        onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
+        for name, a, b in zip(("left", "right"), onnx_feats, ref_feats):
+            ia, ib = shared_keypoints(a, b)
+            agreement = len(ia) / max(len(a), len(b), 1)
+            diff = float(np.abs(a.descriptors[ia] - b.descriptors[ib]).max()) if len(ia) else 0.0
+            print(
+                f"verify {form} {name}: {len(a)} vs {len(b)} keypoints, {agreement:.4f} identical, "
+                f"descriptor max |diff| {diff:.2e}"
+            )
+            if agreement < KEYPOINT_AGREEMENT or diff > DESCRIPTOR_TOLERANCE:
+                problems.append(f"{form} {name} features differ")
+    ort_matcher = make_matcher(manifest, sessions, params)
     ref_m = torch_matches(matcher, *onnx_feats, 0.1)
     # (depth, width) = (-1, -1): the single full-depth model; (1, -1): the parts, every layer, no pruning.
     for form, depth_confidence in (("matcher", -1.0), ("adaptive parts", 1.0)):
