@@ -38,7 +38,7 @@ setup(
         # onnxruntime-gpu 1.31 is built for CUDA 13, cuDNN 9 and TensorRT 10 (libnvinfer.so.10): its [cuda,cudnn]
         # extras bring the CUDA wheels, tensorrt-cu13-libs the TensorRT ones (TensorRT 11 would not load).
         "gpu": ["onnxruntime-gpu[cuda,cudnn]~=1.31.0", "tensorrt-cu13-libs>=10.13,<11"],
-        "test": ["pytest", "scikit-image", "ruff", "packaging"],
+        "test": ["pytest", "scikit-image", "ruff", "packaging", "catkin-pkg"],
     },
     zip_safe=True,
     maintainer="lightglue_ros maintainers",

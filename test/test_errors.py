@@ -135,7 +135,7 @@ def test_params_file_needs_node_section(tmp_path):
 def test_engine_on_a_machine_without_tensorrt_says_what_is_missing_before_exporting(tmp_path, capsys):
     assert export.main(["--extractor", "disk", "--output", str(tmp_path), "--engine"]) == 2
     err = capsys.readouterr().err
-    assert "--engine builds TensorRT engines on this machine's GPU, but: this onnxruntime (" in err
+    assert "TensorRT engines are built on this machine's GPU, but: this onnxruntime (" in err
     assert "has no TensorrtExecutionProvider: install the GPU build" in err
     assert not list(tmp_path.iterdir())  # refused before minutes of export work
 

@@ -64,7 +64,7 @@ def test_gpu_build_without_a_gpu_falls_back_to_the_cpu_with_one_line_per_provide
     assert cuda.startswith("skipped provider CUDAExecutionProvider: onnxruntime-gpu could not load it: CUDA libraries")
     assert "TensorRT" not in cuda and cuda.endswith("no NVIDIA GPU found (nvidia-smi is missing or lists none)")
     code, said = report["engine"]
-    assert code == 2 and "--engine builds TensorRT engines on this machine's GPU, but: CUDA libraries not found" in said
+    assert code == 2 and "TensorRT engines are built on this machine's GPU, but: CUDA libraries not found" in said
     assert "libnvinfer.so.10" in said and "no NVIDIA GPU found" in said
     assert not (tmp_path / "engines").exists()  # refused before any export work
 

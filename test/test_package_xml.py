@@ -7,6 +7,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from catkin_pkg.package import parse_package
+
 REPO = Path(__file__).resolve().parents[1]
 ROSDEP_KEYS = {
     "numpy": "python3-numpy",
@@ -35,4 +37,16 @@ def test_every_runtime_import_is_an_exec_depend():
     sources = [*(REPO / "lightglue_ros").glob("*.py"), *(REPO / "launch").glob("*.py")]
     needed = {ROSDEP_KEYS.get(name, name) for name in _imported_top_level(sources)}
     assert needed <= declared, f"missing from package.xml: {sorted(needed - declared)}"
-    assert "python3-onnxruntime-gpu-pip" not in declared  # never beside the CPU build: one onnxruntime module
+
+
+def test_rosdep_installs_one_onnxruntime_build_chosen_by_the_environment():
+    """CPU by default, GPU with LIGHTGLUE_ROS_GPU=1: never both, since they share the onnxruntime module."""
+    builds = {"python3-onnxruntime-pip", "python3-onnxruntime-gpu-pip"}
+    for environment, wanted in (
+        ({}, "python3-onnxruntime-pip"),
+        ({"LIGHTGLUE_ROS_GPU": "1"}, "python3-onnxruntime-gpu-pip"),
+    ):
+        package = parse_package(REPO / "package.xml")
+        package.evaluate_conditions(environment)  # what rosdep and colcon do with their environment
+        chosen = {d.name for d in package.exec_depends if d.evaluated_condition} & builds
+        assert chosen == {wanted}, environment

@@ -48,7 +48,7 @@ def this_machine() -> MachineIdentity:
     missing = missing_for(TENSORRT)
     identity = machine_identity()
     if missing or identity is None:
-        raise RuntimeError("--engine builds TensorRT engines on this machine's GPU, but: " + "; ".join(missing))
+        raise RuntimeError("TensorRT engines are built on this machine's GPU, but: " + "; ".join(missing))
     return identity
 
 
