@@ -1,9 +1,14 @@
-"""Bounded per-frame feature cache: each frame goes through the extractor once."""
+"""Per-frame feature cache: each frame goes through the extractor once, and stays while a later pair needs it.
+
+The one place features live between their extraction and the last pair that
+needs them. After each step the pipeline retains exactly the frames still
+referenced (the reference frame of the tracker, the previous right frame), so
+the cache holds a few frames and never drops one still in use.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .features import Features
@@ -26,33 +31,33 @@ class FrameKey:
 
 
 class FeatureCache:
-    """Least-recently-used map FrameKey -> Features holding at most ``capacity`` frames."""
+    """FrameKey -> Features; ``misses`` counts extractions, ``hits`` reads of cached frames."""
 
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"feature cache capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self._entries: OrderedDict[FrameKey, Features] = OrderedDict()
+    def __init__(self) -> None:
+        self._entries: dict[FrameKey, Features] = {}
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: FrameKey) -> Features | None:
-        return self._entries.get(key)
-
-    def clear(self) -> None:
-        self._entries.clear()
+    def get(self, key: FrameKey) -> Features:
+        if key not in self._entries:
+            raise LookupError(f"features of frame {key} are not cached: the pipeline released a frame still in use")
+        self.hits += 1
+        return self._entries[key]
 
     def get_or_extract(self, key: FrameKey, extract: Callable[[], Features]) -> Features:
         if key in self._entries:
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return self._entries[key]
+            return self.get(key)
         self.misses += 1
-        features = extract()
-        self._entries[key] = features
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        self._entries[key] = features = extract()
         return features
+
+    def retain(self, keys: Iterable[FrameKey | None]) -> None:
+        """Keep only the frames ``keys`` names (None entries name nothing)."""
+        wanted = set(keys)
+        self._entries = {key: features for key, features in self._entries.items() if key in wanted}
+
+    def clear(self) -> None:
+        self._entries.clear()

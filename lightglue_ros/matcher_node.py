@@ -41,7 +41,7 @@ from .frame_processor import KEYFRAMES, FrameProcessor, header_of, stamp_ns, sta
 from .image_codec import encode_rgb8
 from .input_monitor import InputMonitor
 from .launch_config import TRANSPORT_CHOICES
-from .params import NODE_NAME, PARAMS, ParamSpec, validate
+from .params import NODE_NAME, PARAMS, ParamSpec, check_names, validate
 from .pipeline import FrameResult, MatchingPipeline, model_dir_of, seconds_to_ns
 from .preprocess import to_float_rgb_or_gray
 from .visualize import TrackTrails, draw_matches
@@ -93,6 +93,8 @@ class MatcherNode(Node):
         self._worker: threading.Thread | None = None
         self.exit_code: int | None = None
         super().__init__(NODE_NAME, **kwargs)
+        # rclpy ignores values for undeclared names: a misspelt or removed parameter must not be.
+        check_names(name for name in self._parameter_overrides if not self.has_parameter(name))
         self.params = validate({spec.name: self._declare(spec) for spec in PARAMS})
         self.pipeline = MatchingPipeline.from_params(self.params, log=self.get_logger().warning)
         self.add_on_set_parameters_callback(self._on_set_parameters)

@@ -6,6 +6,7 @@ the same YAML file. Validation names the parameter, its value and what is allowe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,6 @@ PARAMS: tuple[ParamSpec, ...] = (
         maximum=1.0,
         read_only=False,
     ),
-    ParamSpec("feature_cache_size", 8, "frames whose features are kept", minimum=2, maximum=4096),
     ParamSpec(
         "stereo_slop",
         0.005,
@@ -199,11 +199,27 @@ def _check(spec: ParamSpec, value: Any) -> Any:
     return value
 
 
-def validate(values: dict[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``values``, each checked; unknown names are an error."""
-    unknown = sorted(set(values) - set(SPECS))
+# Parameters earlier releases read, and what takes their place: a file that still sets one is told so.
+REMOVED = {
+    "backend": "TensorRT runs through ONNX Runtime's TensorRT provider: set providers: [tensorrt, cuda, cpu] "
+    "(README 'GPU (TensorRT)')",
+    "feature_cache_size": "the cache now keeps exactly the frames still to be matched: delete the line",
+}
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Refuse parameter names the node does not read: a misspelt or removed one would be ignored silently."""
+    names = set(names)
+    for name in sorted(names & REMOVED.keys()):
+        raise ConfigError(f"parameter '{name}' was removed: {REMOVED[name]}")
+    unknown = sorted(names - set(SPECS))
     if unknown:
         raise ConfigError(f"unknown parameter(s) {unknown}: known are {sorted(SPECS)}")
+
+
+def validate(values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with ``values``, each checked; unknown names are an error."""
+    check_names(values)
     return {spec.name: _check(spec, values.get(spec.name, spec.default)) for spec in PARAMS}
 
 

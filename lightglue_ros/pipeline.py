@@ -2,7 +2,8 @@
 
 Each frame is extracted once and cached by FrameKey (its stream and arrival
 number); consecutive and stereo modes only decide which cached frames are
-matched, and a time jump resets that state so no pair spans it.
+matched (the tracker names the reference frame, the cache holds its features),
+and a time jump resets that state so no pair spans it.
 """
 
 from __future__ import annotations
@@ -163,7 +164,6 @@ class MatchingPipeline:
         self,
         extractor: FeatureExtractor,
         matcher: LightGlueMatcher,
-        cache_size: int = 8,
         stereo_slop: float = 0.005,
         time_jump_tolerance: float = 1.0,
         tracker: Tracker | None = None,
@@ -171,12 +171,12 @@ class MatchingPipeline:
     ) -> None:
         self.extractor = extractor
         self.matcher = matcher
-        self.cache = FeatureCache(cache_size)
+        self.cache = FeatureCache()
         self.clock = StreamClock(seconds_to_ns(time_jump_tolerance))
         self.tracker = tracker or Tracker()
         self.stereo: StereoPairer[tuple[np.ndarray, str]] = StereoPairer(seconds_to_ns(stereo_slop))
         self.match_right_temporal = match_right_temporal
-        self._previous_right: tuple[FrameKey, Features] | None = None
+        self._previous_right: FrameKey | None = None
         self.timer = StageTimer()
 
     @classmethod
@@ -205,7 +205,6 @@ class MatchingPipeline:
         return cls(
             extractor,
             make_matcher(manifest, sessions, params),
-            params["feature_cache_size"],
             params["stereo_slop"],
             params["time_jump_tolerance"],
             tracker,
@@ -237,7 +236,9 @@ class MatchingPipeline:
 
     def process_consecutive(self, key: FrameKey, image: np.ndarray, encoding: str) -> FrameResult:
         """Extract the new frame, match it with the reference frame (none for the first) and track."""
-        return self._advance(key, self.features(key, image, encoding))
+        result = self._advance(key, self.features(key, image, encoding))
+        self._release()
+        return result
 
     def process_stereo_frame(
         self, side: str, key: FrameKey, image: np.ndarray, encoding: str, temporal: bool = False
@@ -252,20 +253,23 @@ class MatchingPipeline:
         if pair is None:
             return None
         (lkey, (limage, lenc)), (rkey, (rimage, renc)) = pair
-        stereo = self.process_stereo((lkey, limage, lenc), (rkey, rimage, renc))
+        stereo = self._stereo_pair((lkey, limage, lenc), (rkey, rimage, renc))
         if not temporal:
+            self._release()
             return FrameResult(lkey, stereo.features0, stereo=stereo)
         temporal_right = None
         if self.match_right_temporal and self._previous_right is not None:
-            temporal_right = self.match(*self._previous_right, rkey, stereo.features1)
-        self._previous_right = (rkey, stereo.features1)
+            previous = self._previous_right
+            temporal_right = self.match(previous, self.cache.get(previous), rkey, stereo.features1)
+        self._previous_right = rkey if self.match_right_temporal else None
         result = self._advance(lkey, stereo.features0, stereo)
+        self._release()
         return dataclasses.replace(result, temporal_right=temporal_right)
 
     def _advance(self, key: FrameKey, features: Features, stereo: PairResult | None = None) -> FrameResult:
         """Match a new frame with the tracker's reference frame and extend the tracks."""
-        reference = self.tracker.reference_frame
-        temporal = None if reference is None else self.match(*reference, key, features)
+        reference = self.tracker.reference_key
+        temporal = None if reference is None else self.match(reference, self.cache.get(reference), key, features)
         tracks = self.tracker.update(key, features, None if temporal is None else temporal.matches)
         return FrameResult(key, features, temporal, stereo, tracks=tracks)
 
@@ -273,6 +277,17 @@ class MatchingPipeline:
         self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]
     ) -> PairResult:
         """Match a left frame with its right partner; both must have the same size."""
+        pair = self._stereo_pair(left, right)
+        self._release()
+        return pair
+
+    def _release(self) -> None:
+        """After a step: keep the features of the frames a later pair reads (reference, previous right) only."""
+        self.cache.retain((self.tracker.reference_key, self._previous_right))
+
+    def _stereo_pair(
+        self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]
+    ) -> PairResult:
         (lkey, limage, lenc), (rkey, rimage, renc) = left, right
         if limage.shape[:2] != rimage.shape[:2]:
             raise InputError(

@@ -53,15 +53,12 @@ class Tracker:
         self.keyframe_min_share = keyframe_min_share
         self._next_id = 0
         self._ages: dict[int, int] = {}
-        self._reference: tuple[FrameTracks, Features] | None = None
+        self._reference: tuple[FrameTracks, int] | None = None  # its tracks and its keypoint count
 
     @property
-    def reference_frame(self) -> tuple[FrameKey, Features] | None:
-        """The frame the next one is to be matched with, and its features."""
-        if self._reference is None:
-            return None
-        tracks, features = self._reference
-        return tracks.key, features
+    def reference_key(self) -> FrameKey | None:
+        """The frame the next one is to be matched with (its features are in the pipeline's cache)."""
+        return None if self._reference is None else self._reference[0].key
 
     def reset(self) -> None:
         """Forget the reference (after a time jump); ids keep counting up, so none is ever reused."""
@@ -92,7 +89,7 @@ class Tracker:
             is_keyframe=is_keyframe,
         )
         if is_keyframe:
-            self._reference = (tracks, features)
+            self._reference = (tracks, len(features))
         reference_ids = self._reference[0].track_ids if self._reference else np.zeros(0, np.uint32)
         # Ages are kept for the tracks of this frame and of the reference: the only ones that can continue.
         self._ages = {**{int(i): self._ages[int(i)] for i in reference_ids if int(i) in self._ages}, **ages}
@@ -104,7 +101,7 @@ class Tracker:
         if matches is None or self._reference is None or len(matches) == 0:
             return empty
         reference = self._reference[0]
-        id_of = np.full(len(self._reference[1]), -1, np.int64)
+        id_of = np.full(self._reference[1], -1, np.int64)
         id_of[reference.indices] = reference.track_ids
         ids = id_of[matches.matches[:, 0]]
         ok = (ids >= 0) & (matches.scores >= self.min_score)

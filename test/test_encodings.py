@@ -85,7 +85,9 @@ def stereo_run(disk_model_dir, motorcycle):
         pipeline.extractor._largest_16bit_value = 0  # each encoding starts as a new camera would
         views = [decode_image(_convert(image, encoding)) for image in (left, right)]
         keys = FrameKey("left", 0), FrameKey("right", 0)
+        extractions = pipeline.cache.misses
         result = pipeline.process_stereo(*((key, *view) for key, view in zip(keys, views)))
+        assert pipeline.cache.misses == extractions + 2  # this encoding's images were extracted, not a cache's
         m = result.matches.matches
         points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
         return len(m), stereo_quality(*points, disparity)
@@ -95,10 +97,12 @@ def stereo_run(disk_model_dir, motorcycle):
 
 @pytest.mark.parametrize("encoding", COLOUR + GRAY)
 def test_encoding_matches_like_rgb8_or_mono8(stereo_run, encoding):
-    reference, _ = stereo_run("mono8" if encoding in GRAY else "rgb8")
+    reference, expected = stereo_run("mono8" if encoding in GRAY else "rgb8")
     count, quality = stereo_run(encoding)
     assert abs(count - reference) <= 0.02 * reference, f"{encoding}: {count} matches, reference {reference}"
-    assert quality["dy_lt_3px"] >= 0.98 and quality["disparity_err_lt_2px"] >= 0.8, quality
+    # Measured: 4:2:2 chroma costs 0.3 points of |dy| < 3 px, Bayer demosaicing up to 2 points of disparity.
+    assert quality["dy_lt_3px"] >= expected["dy_lt_3px"] - 0.01, (quality, expected)
+    assert quality["disparity_err_lt_2px"] >= expected["disparity_err_lt_2px"] - 0.03, (quality, expected)
 
 
 def test_bayer_pattern_names_follow_ros_not_opencv(stereo_run, motorcycle):

@@ -116,6 +116,7 @@ def test_weights_that_do_not_fit(tmp_path, superpoint_weights):
         ({"max_keypoints": "many"}, r"'max_keypoints' = 'many': expected int"),
         ({"providers": ["gpu"]}, r"'providers' = \['gpu'\]: expected a non-empty list"),
         ({"match_treshold": 0.2}, r"unknown parameter\(s\) \['match_treshold'\]"),
+        ({"feature_cache_size": 8}, r"parameter 'feature_cache_size' was removed: .* delete the line"),
     ],
 )
 def test_parameter_validation_names_the_parameter(values, message):

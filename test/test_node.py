@@ -120,7 +120,7 @@ def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, mo
     diag = ros.diagnostics_of(name)[-1]
     rss.append(node.rss_kib())  # every flooded frame has been received by now
     assert int(diag["dropped_overload"]) > 50
-    assert int(diag["feature_cache_frames"]) <= 8
+    assert diag["feature_cache_frames"] in ("1", "2")  # the reference, and the frame being matched
     assert float(diag["input_rate_hz"]) > 0 and "onnxruntime" in diag["backend"]
     assert rss[1] - rss[0] < 100 * 1024, f"RSS grew from {rss[0]} to {rss[1]} KiB"
     assert len(matches) >= 8

@@ -212,6 +212,9 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
         # Without a params file: rcl keeps a file's integer over a later string -p of the same name (its quirk).
         "wrong_type": (["-p", f"model_dir:={disk_model_dir}", "-p", "max_keypoints:=many"], "'max_keypoints'"),
         "params_file": (["--params-file", str(tmp_path / "missing.yaml")], "missing.yaml"),
+        # rclpy would ignore both: the node would run on the CPU while the file says TensorRT, or at 1024 keypoints
+        "removed": ([*base, "-p", "backend:=tensorrt"], "parameter 'backend' was removed: TensorRT runs through"),
+        "misspelt": ([*base, "-p", "max_keypoint:=512"], "unknown parameter(s) ['max_keypoint']"),
     }
     started = {name: _start_fault(args, tmp_path, name) for name, (args, _) in cases.items()}
     try:

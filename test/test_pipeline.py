@@ -26,17 +26,19 @@ def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, moto
     assert pipeline.extractor.session.calls == 10
     assert sum(head.calls for head in heads) == 9
     assert all(len(r.matches) > 50 for r in results[1:])
-    assert len(pipeline.cache) <= pipeline.cache.capacity
+    assert len(pipeline.cache) == 1  # only the reference of the next frame is kept
 
 
-def test_feature_cache_is_bounded_and_lru():
-    cache = FeatureCache(2)
+def test_feature_cache_extracts_once_and_keeps_only_what_is_retained():
+    cache = FeatureCache()
     made = []
-    for stamp in (1, 2, 1, 3):
-        cache.get_or_extract(FrameKey("f", stamp), lambda s=stamp: made.append(s) or s)
-    assert made == [1, 2, 3]  # frame 1 came from the cache the second time
-    assert cache.get(FrameKey("f", 2)) is None  # least recently used was evicted
-    assert cache.get(FrameKey("f", 1)) == 1 and len(cache) == 2
+    for seq in (1, 2, 1, 3):
+        cache.get_or_extract(FrameKey("f", seq), lambda s=seq: made.append(s) or s)
+    assert made == [1, 2, 3] and (cache.misses, cache.hits) == (3, 1)  # frame 1 came from the cache
+    cache.retain([FrameKey("f", 3), None])
+    assert len(cache) == 1 and cache.get(FrameKey("f", 3)) == 3
+    with pytest.raises(LookupError, match="features of frame .* are not cached"):
+        cache.get(FrameKey("f", 1))
 
 
 def _key(stream: str, seq: int, stamp_ns: int) -> FrameKey:
