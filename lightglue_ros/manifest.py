@@ -65,6 +65,7 @@ class ExtractorParts:
 
 
 FP32_ROLES = ("extractor_detect",)  # what fp16 builds keep in fp32
+TENSORRT_CACHE_DIR = "trt_cache"  # in model_dir: the TensorRT provider's engine and timing caches
 
 
 @dataclass(frozen=True)

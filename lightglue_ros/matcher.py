@@ -164,7 +164,9 @@ GPU_PRUNE_ABOVE = 1024  # cvg/LightGlue's pruning_keypoint_thresholds for CUDA
 
 def prune_above_for(backend: str) -> int:
     """Point pruning threshold for a session backend: never on CPUs, above 1024 points on CUDA/TensorRT."""
-    return GPU_PRUNE_ABOVE if any(gpu in backend for gpu in ("CUDA", "Tensorrt", "tensorrt")) else -1
+    return (
+        GPU_PRUNE_ABOVE if any(gpu in backend for gpu in ("CUDAExecutionProvider", "TensorrtExecutionProvider")) else -1
+    )
 
 
 def _is_adaptive(depth_confidence: float, width_confidence: float) -> bool:

@@ -22,11 +22,11 @@ from .errors import ConfigError, InputError, ModelError
 from .extractor import FeatureExtractor
 from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Matches
-from .manifest import Manifest
+from .manifest import TENSORRT_CACHE_DIR, Manifest
 from .matcher import AdaptiveSessions, LightGlueMatcher
 from .model_location import export_command, resolve_model_dir
 from .pairing import StampCheck, StereoPairer, StreamClock
-from .sessions import PROVIDER_ALIASES, OrtSession, Session, SessionChain, log_once
+from .sessions import OrtSession, Session, SessionChain, log_once, provider_names
 from .tensorrt_profiles import default_keypoint_range, profile_for
 from .tensorrt_provider import engine_mismatch, machine_identity
 from .tracking import FrameTracks, Tracker
@@ -97,9 +97,9 @@ def tensorrt_engines(
     with the rebuild command; without exported engines the provider builds them when the node starts.
     """
     engines = manifest.tensorrt
-    folder = engines.cache_dir if engines else "trt_cache"
+    folder = engines.cache_dir if engines else TENSORRT_CACHE_DIR
     cache = Path(params["engine_cache_dir"] or model_dir / folder)
-    if not any(PROVIDER_ALIASES.get(p, p) == "TensorrtExecutionProvider" for p in params["providers"]):
+    if "TensorrtExecutionProvider" not in provider_names(params["providers"]):
         return cache, default_keypoint_range(manifest.max_keypoints)
     rebuild = (
         export_command(manifest.extractor, model_dir)

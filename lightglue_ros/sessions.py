@@ -30,6 +30,11 @@ PROVIDER_ALIASES = {
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
+def provider_names(providers: Sequence[str]) -> list[str]:
+    """The configured providers as ONNX Runtime names (``tensorrt`` -> ``TensorrtExecutionProvider``)."""
+    return [PROVIDER_ALIASES.get(name, name) for name in providers]
+
+
 Tensor = np.ndarray | ort.OrtValue  # an OrtValue may live in GPU memory
 
 
@@ -70,10 +75,10 @@ class OrtSession:
         _register_shared_cpu_arena()
         options.add_session_config_entry("session.use_env_allocators", "1")
         available = ort.get_available_providers()
-        if any(PROVIDER_ALIASES.get(name, name) in GPU_PROVIDERS for name in providers):
+        names = provider_names(providers)
+        if any(name in GPU_PROVIDERS for name in names):
             preload_gpu_libraries()
         failures = []
-        names = [PROVIDER_ALIASES.get(name, name) for name in providers]
         for position, provider in enumerate(names):
             if provider not in available:
                 failures.append(f"{provider}: not in this onnxruntime build (available: {available})")
@@ -101,6 +106,7 @@ class OrtSession:
             self.backend = f"onnxruntime:{provider}"
             self.device = "cpu" if provider == "CPUExecutionProvider" else "cuda"
             self._outputs = [o.name for o in self._session.get_outputs()]
+            self._input_types = {i.name: i.type for i in self._session.get_inputs()}
             return
         raise ModelError(f"no execution provider could load {model_path}: " + "; ".join(failures))
 
@@ -126,7 +132,7 @@ class OrtSession:
 
     def input_types(self) -> dict[str, str]:
         """Input name -> ONNX type (``tensor(float)``, ``tensor(int64)``)."""
-        return {i.name: i.type for i in self._session.get_inputs()}
+        return self._input_types
 
 
 class SessionChain:

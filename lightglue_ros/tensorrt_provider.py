@@ -59,6 +59,7 @@ def preload_gpu_libraries() -> tuple[str, ...]:
     return tuple(complaints)
 
 
+@functools.cache
 def tensorrt_version() -> str | None:
     """Version of the TensorRT library the provider would load (``getInferLibVersion``), None when absent."""
     try:
@@ -69,8 +70,9 @@ def tensorrt_version() -> str | None:
     return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
 
 
+@functools.cache
 def gpu_name() -> str | None:
-    """Name of GPU 0 as the NVIDIA driver reports it, None without a driver or a GPU."""
+    """Name of GPU 0 as the NVIDIA driver reports it, None without a driver or a GPU (asked once per process)."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
@@ -106,15 +108,13 @@ def missing_for(provider: str) -> list[str]:
             "install the GPU build instead of the CPU one (README 'GPU')"
         )
         return missing
-    complaints = preload_gpu_libraries()
-    unloaded = [line.split(":")[0].removeprefix("Failed to load ") for line in complaints]
+    # "Failed to load <library>: <why>", as onnxruntime words it, by library
+    unloaded = {line.split(":")[0].removeprefix("Failed to load "): line for line in preload_gpu_libraries()}
     cuda = [name for name in unloaded if name.startswith("lib") and name not in TENSORRT_LIBRARIES]
     if cuda:
         missing.append(f"CUDA libraries not found: {', '.join(cuda)} (pip install 'onnxruntime-gpu[cuda,cudnn]')")
     if provider == "TensorrtExecutionProvider" and tensorrt_version() is None:
-        failed = [
-            line for line in complaints if line.split(":")[0].removeprefix("Failed to load ") in TENSORRT_LIBRARIES
-        ]
+        failed = [line for name, line in unloaded.items() if name in TENSORRT_LIBRARIES]
         missing.append(
             failed[0]
             if failed

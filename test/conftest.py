@@ -57,14 +57,16 @@ def disk_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def as_fp16_build(model_dir: Path, folder: Path) -> Path:
+    """A copy of an export as an fp16 build (``--fp16``) sees it: the extractor runs in its two parts."""
+    shutil.copytree(model_dir, folder)
+    dataclasses.replace(Manifest.read(folder), precision="fp16").write(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def disk_fp16_model_dir(disk_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The DISK export as an fp16 build (``--fp16``) sees it: the extractor runs in its two parts."""
-    folder = tmp_path_factory.mktemp("models") / "disk_fp16"
-    shutil.copytree(disk_model_dir, folder)
-    manifest = Manifest.read(folder)
-    dataclasses.replace(manifest, precision="fp16").write(folder)
-    return folder
+    return as_fp16_build(disk_model_dir, tmp_path_factory.mktemp("models") / "disk_fp16")
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,6 @@ chained through I/O binding, give exactly what the whole extractor gives (DISK, 
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
-
 import numpy as np
 import pytest
 
@@ -13,19 +10,13 @@ from lightglue_ros.feature_cache import FrameKey
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.sessions import SessionChain
 
-from .conftest import make_pipeline
-
-
-def _as_fp16_build(model_dir, folder):
-    shutil.copytree(model_dir, folder)
-    dataclasses.replace(Manifest.read(folder), precision="fp16").write(folder)
-    return folder
+from .conftest import as_fp16_build, make_pipeline
 
 
 @pytest.mark.parametrize("models", ["disk_model_dir", "superpoint_model_dir"])
 def test_the_extractor_in_two_parts_gives_the_whole_extractors_features(models, motorcycle, tmp_path, request):
     whole_dir = request.getfixturevalue(models)
-    parts_dir = _as_fp16_build(whole_dir, tmp_path / "fp16")
+    parts_dir = as_fp16_build(whole_dir, tmp_path / "fp16")
     manifest = Manifest.read(parts_dir)
     assert manifest.splits_extractor and "extractor_detect" in manifest.model_files()
     assert not manifest.fp16("extractor_detect") and manifest.fp16("extractor_features") and manifest.fp16("layer0")

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from lightglue_ros.errors import ModelError
-from lightglue_ros.manifest import Manifest, TensorRTEngines
+from lightglue_ros.manifest import TENSORRT_CACHE_DIR, Manifest, TensorRTEngines
 from lightglue_ros.sessions import OrtSession, declared_inputs
 from lightglue_ros.tensorrt_profiles import Profile, default_keypoint_range, profile_for
 from lightglue_ros.tensorrt_provider import MachineIdentity, machine_identity, missing_for
 
-CACHE_DIR = "trt_cache"
 TENSORRT = "TensorrtExecutionProvider"
 
 
@@ -34,12 +33,12 @@ def example_inputs(profile: Profile, types: dict[str, str]) -> dict[str, np.ndar
     image = profile.get("image")
     height, width = image[1][2:] if image else (480, 640)
     inputs = {}
-    for name, (_, opt, _) in profile.items():
-        dtype = np.int64 if types[name] == "tensor(int64)" else np.float32
-        inputs[name] = rng.random(opt).astype(dtype)
-    for name in types.keys() - profile.keys():  # static inputs: image sizes
-        dtype = np.int64 if types[name] == "tensor(int64)" else np.float32
-        inputs[name] = np.array([[width, height]], dtype)
+    for name, type_ in types.items():
+        dtype = np.int64 if type_ == "tensor(int64)" else np.float32
+        if name in profile:
+            inputs[name] = rng.random(profile[name][1]).astype(dtype)
+        else:  # static inputs: image sizes
+            inputs[name] = np.array([[width, height]], dtype)
     return inputs
 
 
@@ -54,6 +53,7 @@ def this_machine() -> MachineIdentity:
 
 def build_engines(folder: Path, manifest: Manifest, keypoints: tuple[int, int, int] | None) -> Manifest:
     """Build every model's engine into ``folder/trt_cache`` in the manifest's precision; the manifest with them."""
+    cache = folder / TENSORRT_CACHE_DIR
     identity = this_machine()
     low, opt, high = keypoints or default_keypoint_range(manifest.max_keypoints)
     if not 1 <= low <= opt <= high:
@@ -66,7 +66,7 @@ def build_engines(folder: Path, manifest: Manifest, keypoints: tuple[int, int, i
             fp32_roles.append(role)
         # Nodes TensorRT does not take go to CUDA, as at run time (the same partition, so the same engines).
         try:
-            session = OrtSession(folder / file, [TENSORRT, "cuda"], 0, folder / CACHE_DIR, fp16, print, profile_of)
+            session = OrtSession(folder / file, [TENSORRT, "cuda"], 0, cache, fp16, print, profile_of)
         except ModelError as exc:
             raise RuntimeError(f"the TensorRT provider could not build {file}: {exc}") from exc
         if session.backend != f"onnxruntime:{TENSORRT}":
@@ -74,10 +74,25 @@ def build_engines(folder: Path, manifest: Manifest, keypoints: tuple[int, int, i
         session.run(example_inputs(profile_of(declared_inputs(folder / file)), session.input_types()))
         print(f"built the TensorRT engine of {file} ({'fp16' if fp16 else 'fp32'})")
     engines = TensorRTEngines(
-        CACHE_DIR, identity.gpu, identity.tensorrt_version, identity.onnxruntime_version, low, opt, high, fp32_roles
+        TENSORRT_CACHE_DIR,
+        identity.gpu,
+        identity.tensorrt_version,
+        identity.onnxruntime_version,
+        low,
+        opt,
+        high,
+        fp32_roles,
     )
-    print(f"engines in {folder / CACHE_DIR} for {identity.gpu}, TensorRT {identity.tensorrt_version}")
+    print(f"engines in {cache} for {identity.gpu}, TensorRT {identity.tensorrt_version}")
     return dataclasses.replace(manifest, tensorrt=engines)
+
+
+def build_engines_in(folder: Path, precision: str, keypoints: tuple[int, int, int] | None) -> Manifest:
+    """Engines in ``precision`` for the models exported to ``folder``, its manifest rewritten to say so."""
+    manifest = dataclasses.replace(Manifest.read(folder), precision=precision, tensorrt=None)
+    manifest = build_engines(folder, manifest, keypoints)
+    manifest.write(folder)
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keypoints", type=int, nargs=3, metavar=("MIN", "OPT", "MAX"), help="default 1, max/2, max")
     args = p.parse_args(argv)
     try:
-        manifest = Manifest.read(args.model_dir)
-        manifest = dataclasses.replace(manifest, precision="fp16" if args.fp16 else "fp32", tensorrt=None)
-        build_engines(args.model_dir, manifest, args.keypoints).write(args.model_dir)
+        build_engines_in(args.model_dir, "fp16" if args.fp16 else "fp32", args.keypoints)
     except (ModelError, RuntimeError, ValueError) as exc:
         print(f"lightglue-ros-engines: error: {exc}", file=sys.stderr)
         return 2

@@ -86,24 +86,26 @@ def _export(module: torch.nn.Module, inputs: tuple, path: Path, names: tuple[lis
         )
 
 
-def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path, opset: int) -> None:
+def _example_image(extractor: str, policy) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """An example image of the export size, its content size, and the image's dynamic axes."""
     height, width = (policy.height, policy.width) if policy.policy == "fixed" else (480, 640)
     image = torch.rand(1, SPECS[extractor].channels, height, width)
     size = torch.tensor([[width, height]], dtype=torch.int64)
     axes = {"image": {2: "height", 3: "width"}} if policy.policy == "dynamic" else {}
+    return image, size, axes
+
+
+def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path, opset: int) -> None:
+    image, size, axes = _example_image(extractor, policy)
     _export(model, (image, size), path, (["image", "image_size"], EXTRACTOR_OUTPUTS), axes, opset)
 
 
 def export_extractor_parts(model: torch.nn.Module, extractor: str, policy, folder: Path, opset: int) -> ExtractorParts:
     """The extractor as ``features`` and ``detect`` models (fp16 engines keep ``detect`` in fp32)."""
     parts = ExtractorParts(f"{extractor}_features.onnx", f"{extractor}_detect.onnx", SPECS[extractor].feature_stride)
-    height, width = (policy.height, policy.width) if policy.policy == "fixed" else (480, 640)
-    image = torch.rand(1, SPECS[extractor].channels, height, width)
-    size = torch.tensor([[width, height]], dtype=torch.int64)
+    image, size, image_axes = _example_image(extractor, policy)
     maps = ["features0", "features1"]
-    dynamic = policy.policy == "dynamic"
-    axes = {name: {2: f"{name}_height", 3: f"{name}_width"} for name in maps} if dynamic else {}
-    image_axes = {"image": {2: "height", 3: "width"}} if dynamic else {}
+    axes = {name: {2: f"{name}_height", 3: f"{name}_width"} for name in maps} if image_axes else {}
     _export(
         ExtractorFeaturesPart(model),
         (image,),

@@ -15,7 +15,6 @@ this onnxruntime can load, and says so.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -32,13 +31,13 @@ import onnxruntime as ort
 from skimage import data
 
 from lightglue_ros.feature_cache import FrameKey
-from lightglue_ros.manifest import Manifest
+from lightglue_ros.manifest import TENSORRT_CACHE_DIR, Manifest
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.tensorrt_provider import machine_identity, missing_for
 
 from . import __version__
-from .engine_build import build_engines
+from .engine_build import build_engines_in
 from .quality import homography_sequence
 
 GPU_PROVIDERS = ["tensorrt", "cuda", "cpu"]
@@ -62,9 +61,14 @@ def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: b
     return MatchingPipeline.from_params(params, log=log.append)
 
 
-def matched_points(model_dir: Path, providers: list[str], keypoints: int) -> tuple[dict[str, np.ndarray], str]:
-    """Each frame pair's matches as (N, 4) point pairs x0 y0 x1 y1, and the backend that made them."""
-    pipeline = _pipeline(model_dir, providers, keypoints, adaptive=False, log=[])
+def matched_points(
+    model_dir: Path, providers: list[str], keypoints: int, log: list[str]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Each frame pair's matches as (N, 4) point pairs x0 y0 x1 y1, and the backend that made them.
+
+    ``log`` receives the pipeline's start-up lines (provider fallbacks).
+    """
+    pipeline = _pipeline(model_dir, providers, keypoints, adaptive=False, log=log)
     frames = parity_frames()
     pairs: dict[str, np.ndarray] = {}
     for name, images in frames.items():
@@ -108,8 +112,8 @@ def cpu_reference(cpu_python: str, model_dir: Path, keypoints: int, folder: Path
     return dict(np.load(out))
 
 
-def parity(model_dir: Path, precision: str, cpu_python: str, folder: Path) -> dict:
-    gpu, backend = matched_points(model_dir, GPU_PROVIDERS, 1024)
+def parity(model_dir: Path, precision: str, cpu_python: str, folder: Path, log: list[str]) -> dict:
+    gpu, backend = matched_points(model_dir, GPU_PROVIDERS, 1024, log)
     cpu = cpu_reference(cpu_python, model_dir, 1024, folder)
     shares = {name: agreement(cpu[name], gpu.get(name, np.empty((0, 4)))) for name in cpu}
     worst = min(shares.values())
@@ -162,21 +166,18 @@ def check_precision(models: Path, precision: str, gpu: bool, cpu_python: str, wo
     if gpu:
         model_dir = work / precision
         shutil.rmtree(model_dir, ignore_errors=True)
-        shutil.copytree(models, model_dir, ignore=shutil.ignore_patterns("trt_cache"))
-        manifest = dataclasses.replace(Manifest.read(model_dir), precision=precision, tensorrt=None)
+        shutil.copytree(models, model_dir, ignore=shutil.ignore_patterns(TENSORRT_CACHE_DIR))
         start = time.perf_counter()
         try:
-            manifest = build_engines(model_dir, manifest, None)
+            manifest = build_engines_in(model_dir, precision, None)
         except (RuntimeError, ValueError) as exc:
             return {"engines": {"built": False, "error": str(exc)}}
-        manifest.write(model_dir)
         run["engines"] = {"built": True, "seconds": round(time.perf_counter() - start, 1)}
         run["engines"]["fp32_roles"] = manifest.tensorrt.fp32_roles
     manifest = Manifest.read(model_dir)
     log: list[str] = []
-    _pipeline(model_dir, GPU_PROVIDERS, 1024, adaptive=True, log=log)
-    run["provider_log"] = log
-    run["parity"] = parity(model_dir, precision, cpu_python, work)
+    run["provider_log"] = log  # filled by the parity pipeline as it starts
+    run["parity"] = parity(model_dir, precision, cpu_python, work, log)
     if gpu and run["parity"]["backend"].count("TensorrtExecutionProvider") < 2:  # extractor and matcher
         run["parity"]["pass"] = False
         run["parity"]["error"] = "a model did not run on the TensorRT provider: see provider_log"
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keypoints", type=int, default=1024, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.reference:
-        pairs, _ = matched_points(args.reference, ["cpu"], args.keypoints)
+        pairs, _ = matched_points(args.reference, ["cpu"], args.keypoints, [])
         np.savez(args.output, **pairs)
         return 0
     if args.models is None or args.cpu_python is None:
