@@ -9,30 +9,18 @@ from __future__ import annotations
 
 import re
 import sys
-from importlib.metadata import Distribution, distribution
+from importlib.metadata import Distribution
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
 from lightglue_ros.tensorrt_provider import TENSORRT_LIBRARIES
+from lightglue_ros_tools.lock import declared
 
 GPU_BUILD = Path(sys.prefix) / "onnxruntime-gpu"
 
 
-def _requirements(extra: str | None) -> dict[str, Requirement]:
-    found = {}
-    for line in distribution("lightglue_ros").requires or []:
-        requirement = Requirement(line)
-        marker = requirement.marker
-        wanted = {"extra": extra or ""}
-        if (marker is None and extra is None) or (marker is not None and extra and marker.evaluate(wanted)):
-            found[requirement.name] = requirement
-    return found
-
-
 def test_onnxruntime_comes_from_exactly_one_extra():
-    assert not {"onnxruntime", "onnxruntime-gpu"} & _requirements(None).keys()
-    cpu, gpu = _requirements("cpu"), _requirements("gpu")
+    assert not {"onnxruntime", "onnxruntime-gpu"} & declared(None).keys()
+    cpu, gpu = declared("cpu"), declared("gpu")
     assert "onnxruntime" in cpu and "onnxruntime-gpu" not in cpu
     assert "onnxruntime-gpu" in gpu and "onnxruntime" not in gpu
     assert {"cuda", "cudnn"} <= gpu["onnxruntime-gpu"].extras  # the CUDA and cuDNN wheels come with it
@@ -40,7 +28,7 @@ def test_onnxruntime_comes_from_exactly_one_extra():
 
 def test_the_gpu_extra_brings_the_tensorrt_and_cuda_majors_onnxruntime_gpu_loads():
     (gpu_dist,) = [Distribution.at(p) for p in GPU_BUILD.glob("onnxruntime_gpu-*.dist-info")]
-    gpu = _requirements("gpu")
+    gpu = declared("gpu")
     assert gpu["onnxruntime-gpu"].specifier.contains(gpu_dist.version)  # the build the tests ran
     provider = (GPU_BUILD / "onnxruntime" / "capi" / "libonnxruntime_providers_tensorrt.so").read_bytes()
     tensorrt_major = int(re.search(rb"libnvinfer\.so\.(\d+)", provider).group(1))

