@@ -27,26 +27,26 @@ from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
 from .errors import InputError, LightGlueRosError
-from .frame_processor import KEYFRAMES, FrameProcessor, Processed
-from .params import load_params_file, validate
-from .pipeline import MatchingPipeline
-from .preprocess import to_float_rgb_or_gray
-from .visualize import TrackTrails
+from .frame_processor import KEYFRAMES, FrameProcessor, Processed, output_topics
+from .pipeline import STREAMS, MatchingPipeline
+from .settings import Settings, load_settings
+from .visualize import MatchImage
 
 IMAGE_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage}
 CLOUD, OUTPUT_TYPES = "sensor_msgs/msg/PointCloud2", {KEYFRAMES: "std_msgs/msg/Header"}
 EXIT_BAD_USAGE = 2
 
 
-def _inputs(args: argparse.Namespace, mode: str) -> dict[str, str]:
-    """Bag topic -> the node's input stream it stands for."""
-    if mode == "consecutive":
+def _inputs(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
+    """Bag topic -> the pipeline's input stream it stands for."""
+    streams = STREAMS[settings.mode]
+    if len(streams) == 1:
         if not args.topic or args.left or args.right:
-            raise LightGlueRosError("mode consecutive takes --topic (the camera's image topic)")
-        return {args.topic: "image"}
+            raise LightGlueRosError(f"mode {settings.mode} takes --topic (the camera's image topic)")
+        return {args.topic: streams[0]}
     if not (args.left and args.right) or args.topic:
-        raise LightGlueRosError(f"mode {mode} takes --left and --right (the two cameras' image topics)")
-    return {args.left: "left/image", args.right: "right/image"}
+        raise LightGlueRosError(f"mode {settings.mode} takes --left and --right (the two cameras' image topics)")
+    return dict(zip((args.left, args.right), streams))
 
 
 class Summary:
@@ -60,6 +60,7 @@ class Summary:
         self.track_frames: Counter[int] = Counter()
 
     def add(self, processed: Processed) -> None:
+        self.counts.update(counter for counter, _ in processed.events)
         result = processed.result
         if result is None:
             return
@@ -87,24 +88,16 @@ class Summary:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    params = load_params_file(args.params) if args.params else validate({})
-    if args.model_dir:
-        params = validate({**params, "model_dir": str(args.model_dir)})
-    inputs = _inputs(args, params["mode"])
+    settings = load_settings(args.params, model_dir=str(args.model_dir or ""))
+    inputs = _inputs(args, settings)
     if args.output.exists():
         raise LightGlueRosError(f"--output {args.output} exists: choose a new folder")
-    summary = Summary(params["reference_frame"] == "keyframe")
+    summary = Summary(settings.reference_frame == "keyframe")
     log = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (between progress bar updates)
-    processor = FrameProcessor(
-        MatchingPipeline.from_params(params, log=log),
-        params["mode"],
-        params["reference_frame"] == "keyframe",
-        log,
-        lambda counter, _: summary.counts.update([counter]),
-    )
+    processor = FrameProcessor(MatchingPipeline.from_settings(settings, log=log))
     typestore = get_typestore(Stores.LATEST)
     storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
-    trails, video = TrackTrails(), None
+    match_image, video = MatchImage(), None
     start = time.perf_counter()
     with AnyReader([args.input], default_typestore=typestore) as reader:
         connections = [c for c in reader.connections if c.topic in inputs]
@@ -119,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with Writer(args.output, version=9, storage_plugin=storage) as writer:
             outputs = {
                 topic: writer.add_connection(f"/{topic}", OUTPUT_TYPES.get(topic, CLOUD), typestore=typestore)
-                for topic in processor.output_topics(params["match_right_temporal"])
+                for topic in output_topics(settings)
             }
             total = sum(c.msgcount for c in connections)
             for connection, timestamp, raw in tqdm(
@@ -134,21 +127,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     log(f"{connection.topic}: frame at {timestamp} ns skipped: {exc}")
                     continue
                 summary.add(processed)
+                for line in processed.warnings:
+                    log(line)
                 for topic, message in processed.messages:
                     writer.write(outputs[topic], timestamp, serialize_message(message))
                 if args.video and processed.result is not None and processed.result.tracks is not None:
-                    white = processor.pipeline.extractor.full_scale_16(processed.image, processed.encoding)
-                    video = _video_frame(video, args.video, trails, processed, white)
+                    video = _video_frame(video, args.video, match_image.draw(processed.result))
     if video is not None:
         video.release()
     return summary.report(time.perf_counter() - start)
 
 
-def _video_frame(video: Any, path: Path, trails: TrackTrails, processed: Processed, white: float) -> Any:
-    """Draw this frame's tracks with their trails and append it to the video (opened on the first frame)."""
-    result = processed.result
-    image = (to_float_rgb_or_gray(processed.image, processed.encoding, 3, white) * 255).astype(np.uint8)
-    canvas = trails.draw(image, result.features.keypoints[result.tracks.indices], result.tracks.track_ids)
+def _video_frame(video: Any, path: Path, canvas: np.ndarray) -> Any:
+    """Append a drawn frame to the video (opened on the first frame)."""
     if video is None:
         video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, canvas.shape[1::-1])
     video.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))

@@ -48,14 +48,15 @@ class FeatureExtractor:
             self._largest_16bit_value = max(self._largest_16bit_value, int(image.max()))
         return sixteen_bit_full_scale(auto_bit_depth(self._largest_16bit_value))
 
-    def __call__(self, image: np.ndarray, encoding: str) -> Features:
+    def __call__(self, image: np.ndarray, encoding: str, full_scale: float | None = None) -> Features:
+        """``full_scale``: the white of 16-bit pixels when the caller already asked ``full_scale_16``."""
         model_input = prepare(
             image,
             encoding,
             self.manifest.input,
             self.resize_long_side,
             self.upscale,
-            self.full_scale_16(image, encoding),
+            self.full_scale_16(image, encoding) if full_scale is None else full_scale,
         )
         pixels = model_input.tensor.shape[2] * model_input.tensor.shape[3]
         if pixels < self.manifest.max_keypoints:

@@ -33,3 +33,22 @@ class Matches:
     @staticmethod
     def empty() -> Matches:
         return Matches(np.zeros((0, 2), np.int64), np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera image as it arrived: its pixels in their encoding, and its header's stamp and frame id."""
+
+    image: np.ndarray
+    encoding: str
+    stamp_ns: int = 0
+    frame_id: str = ""
+
+
+@dataclass(frozen=True)
+class FrameImage:
+    """A frame's pixels and the 16-bit white the extractor read them with: all a drawing needs."""
+
+    image: np.ndarray
+    encoding: str
+    full_scale: float

@@ -6,7 +6,6 @@ share one code path for frame identity, pairing, tracking and message layout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +14,13 @@ from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
 from .feature_cache import FrameKey
+from .features import Frame
 from .image_codec import decode_image
 from .match_codec import encode_keypoints, encode_matches, encode_tracks
-from .pipeline import FrameResult, MatchingPipeline, PairResult
+from .pairing import StampCheck
+from .pipeline import MatchingPipeline
+from .results import FrameResult, PairResult
+from .settings import Settings
 
 MATCHES, KEYPOINTS = "lightglue/matches", "lightglue/keypoints"
 TRACKS, KEYFRAMES = "lightglue/tracks", "lightglue/keyframes"
@@ -46,68 +49,60 @@ def pair_message(result: PairResult, own: FrameKey) -> Any:
     return encode_matches(header_of(own), header_of(other).stamp, points0, points1, m, result.matches.scores)
 
 
+def output_topics(settings: Settings) -> list[str]:
+    """The topics the node publishes (and the bag tool writes) in the configured mode."""
+    topics = [MATCHES, KEYPOINTS]
+    if settings.mode != "stereo":
+        topics += [TRACKS, KEYFRAMES]
+    if settings.mode == "stereo_temporal":
+        topics += [TEMPORAL, TEMPORAL_RIGHT] if settings.match_right_temporal else [TEMPORAL]
+    return topics
+
+
 @dataclass(frozen=True)
 class Processed:
+    """What one message gave: the result, the messages to publish, and what the caller must count and say."""
+
     key: FrameKey
-    image: np.ndarray
-    encoding: str
     result: FrameResult | None  # None while a stereo frame waits for its partner
     messages: list[tuple[str, Any]]  # (output topic, message), in publishing order
+    events: list[tuple[str, str]]  # (counter, what happened): stamp problems
+    warnings: list[str]  # lines a user must read
 
 
 class FrameProcessor:
-    """``count(counter, detail)`` hears of stamp problems; ``warn`` gets the lines a user must read."""
+    """Messages of the pipeline's streams in, ``Processed`` out; says each input's stamp problem once."""
 
-    def __init__(
-        self,
-        pipeline: MatchingPipeline,
-        mode: str,
-        keyframes: bool,
-        warn: Callable[[str], None],
-        count: Callable[[str, str], None],
-    ) -> None:
+    def __init__(self, pipeline: MatchingPipeline) -> None:
         self.pipeline = pipeline
-        self.mode = mode
-        self.keyframes = keyframes  # publish lightglue/keyframes (keyframe reference mode)
-        self.warn = warn
-        self.count = count
         self._stamp_warned: set[str] = set()
-
-    def output_topics(self, match_right_temporal: bool) -> list[str]:
-        topics = [MATCHES, KEYPOINTS]
-        if self.mode != "stereo":
-            topics += [TRACKS, KEYFRAMES]
-        if self.mode == "stereo_temporal":
-            topics += [TEMPORAL, TEMPORAL_RIGHT] if match_right_temporal else [TEMPORAL]
-        return topics
 
     def process(self, stream: str, name: str, msg: Any) -> Processed:
         """Frame ``msg`` of input ``stream`` (topic ``name``); raises InputError for a frame it cannot use."""
         image, encoding = decode_image(msg)
-        key = self._admit(stream, name, msg)
-        if self.mode == "consecutive":
-            result = self.pipeline.process_consecutive(key, image, encoding)
-        else:
-            side = stream.split("/")[0]
-            result = self.pipeline.process_stereo_frame(side, key, image, encoding, self.mode == "stereo_temporal")
-        return Processed(key, image, encoding, result, [] if result is None else self._messages(result))
+        step = self.pipeline.process(stream, Frame(image, encoding, stamp_ns(msg.header.stamp), msg.header.frame_id))
+        events, warnings = self._stamp_events(step.stamp, name)
+        messages = [] if step.result is None else self._messages(step.result)
+        return Processed(step.stamp.key, step.result, messages, events, warnings)
 
-    def _admit(self, stream: str, name: str, msg: Any) -> FrameKey:
-        """The frame's key; stamps that stop increasing or jump back are counted and said."""
-        check = self.pipeline.admit(stream, stamp_ns(msg.header.stamp), msg.header.frame_id)
+    def _stamp_events(self, check: StampCheck, name: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """Stamps that stop increasing or jump back: counted every time, said once per input (jumps always)."""
         if check.kind == "time_jump":
-            self.count("time_jumps", f"{name} jumped back {check.back_ns / 1e9:.3f} s")
-            self.warn(f"time jumped back by {check.back_ns / 1e9:.3f} s on {name}: state reset")
-        elif check.kind == "not_increasing":
-            self.count("stamp_not_increasing", f"{name}: stamp did not increase")
-            if name not in self._stamp_warned:
-                self._stamp_warned.add(name)
-                self.warn(
-                    f"{name}: stamp {stamp_text(check.key.stamp_ns)} does not increase (went back "
-                    f"{check.back_ns / 1e9:.3f} s); frames are still matched in arrival order. "
-                    "Counted as stamp_not_increasing; said once per input"
-                )
-        return check.key
+            back = check.back_ns / 1e9
+            return [("time_jumps", f"{name} jumped back {back:.3f} s")], [
+                f"time jumped back by {back:.3f} s on {name}: state reset"
+            ]
+        if check.kind != "not_increasing":
+            return [], []
+        warnings = []
+        if name not in self._stamp_warned:
+            self._stamp_warned.add(name)
+            warnings.append(
+                f"{name}: stamp {stamp_text(check.key.stamp_ns)} does not increase (went back "
+                f"{check.back_ns / 1e9:.3f} s); frames are still matched in arrival order. "
+                "Counted as stamp_not_increasing; said once per input"
+            )
+        return [("stamp_not_increasing", f"{name}: stamp did not increase")], warnings
 
     def _messages(self, result: FrameResult) -> list[tuple[str, Any]]:
         frames = [(result.key, result.features)]
@@ -117,7 +112,7 @@ class FrameProcessor:
         if result.stereo is not None:  # in the left frame's header
             messages.append((MATCHES, pair_message(result.stereo, result.key)))
         if result.temporal is not None:  # in the newer frame's header
-            topic = MATCHES if self.mode == "consecutive" else TEMPORAL
+            topic = MATCHES if self.pipeline.settings.mode == "consecutive" else TEMPORAL
             messages.append((topic, pair_message(result.temporal, result.key)))
         if result.temporal_right is not None:
             messages.append((TEMPORAL_RIGHT, pair_message(result.temporal_right, result.temporal_right.key1)))
@@ -129,6 +124,6 @@ class FrameProcessor:
                 right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
             header = header_of(result.key)
             messages.append((TRACKS, encode_tracks(header, result.tracks, result.features.keypoints, right)))
-            if result.tracks.is_keyframe and self.keyframes:
+            if result.tracks.is_keyframe and self.pipeline.settings.reference_frame == "keyframe":
                 messages.append((KEYFRAMES, header))
         return messages

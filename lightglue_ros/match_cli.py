@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from .errors import LightGlueRosError
-from .feature_cache import FrameKey
-from .params import load_params_file, validate
+from .features import Frame
 from .pipeline import MatchingPipeline
+from .settings import load_settings
 from .visualize import draw_matches
 
 
@@ -37,17 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--viz", type=Path, help="write a PNG with the matches drawn")
     args = p.parse_args(argv)
     try:
-        params = load_params_file(args.params) if args.params else validate({})
-        if args.model_dir:
-            params = validate({**params, "model_dir": args.model_dir})
-        pipeline = MatchingPipeline.from_params(params, log=lambda m: print(m, file=sys.stderr))
+        pipeline = MatchingPipeline.from_settings(
+            load_settings(args.params, model_dir=args.model_dir), log=lambda m: print(m, file=sys.stderr)
+        )
         images = [_read(args.image0), _read(args.image1)]
-        key0, key1 = (FrameKey(f"image{i}", 0, frame_id=str(path)) for i, path in enumerate((args.image0, args.image1)))
-        f0, f1 = (pipeline.features(key, image, "bgr8") for key, image in zip((key0, key1), images))
-        result = pipeline.match(key0, f0, key1, f1)
+        frames = (Frame(image, "bgr8", frame_id=str(path)) for image, path in zip(images, (args.image0, args.image1)))
+        result = pipeline.match_images(*frames)
     except LightGlueRosError as exc:
         print(f"lightglue-ros-match: error: {exc}", file=sys.stderr)
         return 2
+    f0, f1 = result.features0, result.features1
     np.savez(
         args.output,
         keypoints0=f0.keypoints,
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(f0)} + {len(f1)} keypoints, {len(result.matches)} matches "
         f"(extract {result.timings_ms['extract']:.0f} ms/frame, match {result.timings_ms['match']:.0f} ms) "
-        f"on {pipeline.backend} -> {args.output}"
+        f"on {pipeline.stats().backend} -> {args.output}"
     )
     if args.viz:
         rgb = [cv2.cvtColor(im, cv2.COLOR_BGR2RGB) for im in images]

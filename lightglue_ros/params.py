@@ -234,8 +234,3 @@ def read_params_section(path: Path | str, node_name: str = NODE_NAME) -> dict[st
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             return section["ros__parameters"]
     raise ConfigError(f"{path}: no '/**: ros__parameters:' or '{node_name}: ros__parameters:' section")
-
-
-def load_params_file(path: Path, node_name: str = NODE_NAME) -> dict[str, Any]:
-    """The parameters of ``node_name`` in a ROS 2 params YAML, defaults filled in and each checked."""
-    return validate(read_params_section(path, node_name))

@@ -1,297 +1,205 @@
-"""The matching pipeline: numpy images in, features and matches out. No ROS here.
+"""The matching pipeline: numpy frames in, features, matches and tracks out. No ROS here.
 
-Each frame is extracted once and cached by FrameKey (its stream and arrival
-number); consecutive and stereo modes only decide which cached frames are
-matched (the tracker names the reference frame, the cache holds its features),
-and a time jump resets that state so no pair spans it.
+Its face is narrow: ``process(stream, frame)`` for each arriving frame (the pipeline
+owns the mode), ``match_images`` for two loose images, ``configure`` for live
+parameter changes, ``stats`` for diagnostics and ``reset`` to start a new
+sequence. Each frame is extracted once and cached by FrameKey (its stream and
+arrival number); the modes only decide which cached frames are matched (the
+tracker names the reference frame, the cache holds its features), and a time
+jump resets that state so no pair spans it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InputError, ModelError
-from .extractor import FeatureExtractor
+from .errors import InputError
 from .feature_cache import FeatureCache, FrameKey
-from .features import Features, Matches
-from .manifest import TENSORRT_CACHE_DIR, Manifest
-from .matcher import AdaptiveSessions, LightGlueMatcher
-from .model_location import export_command, resolve_model_dir
+from .features import Features, Frame, FrameImage
 from .pairing import StampCheck, StereoPairer, StreamClock
-from .sessions import OrtSession, Session, SessionChain, log_once, provider_names
-from .tensorrt_profiles import default_keypoint_range, profile_for
-from .tensorrt_provider import engine_mismatch, machine_identity
-from .tracking import FrameTracks, Tracker
+from .pipeline_builder import PipelineParts, build_parts
+from .results import FrameResult, FrameStep, PairResult, PipelineStats
+from .settings import Settings
+from .tracking import Tracker
 
-
-@dataclass(frozen=True)
-class PairResult:
-    key0: FrameKey
-    key1: FrameKey
-    features0: Features
-    features1: Features
-    matches: Matches
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class StageTimer:
-    """Wall-clock milliseconds of the last call of each stage."""
-
-    last_ms: dict[str, float] = field(default_factory=dict)
-
-    def timed(self, stage: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn()
-        finally:
-            self.last_ms[stage] = (time.perf_counter() - start) * 1e3
-
-
-def model_dir_of(params: dict[str, Any]) -> Path:
-    return resolve_model_dir(params["model_dir"], params["extractor"])
-
-
-def make_sessions(params: dict[str, Any], log: Callable[[str], None]) -> tuple[Manifest, dict[str, Session]]:
-    """Load the manifest, check it against the parameters and open a session per model role.
-
-    Roles: ``extractor`` (in fp16 builds a chain of its two parts), ``matcher``
-    (full depth) and, when exported, the adaptive parts ``encoder``, ``layer<i>``, ``head<i>``.
-    """
-    model_dir = model_dir_of(params)
-    manifest = Manifest.read(model_dir, params["extractor"])
-    manifest.check_extractor(params["extractor"], model_dir)
-    log = log_once(log)
-    cache, keypoints = tensorrt_engines(manifest, params, model_dir, log)
-    sessions: dict[str, Session] = {
-        role: OrtSession(
-            model_dir / name,
-            params["providers"],
-            params["threads"],
-            cache,
-            manifest.fp16(role),
-            log,
-            partial(profile_for, role, manifest=manifest, keypoints=keypoints),
-        )
-        for role, name in manifest.model_files().items()
-    }
-    if manifest.splits_extractor:
-        sessions["extractor"] = SessionChain(sessions.pop("extractor_features"), sessions.pop("extractor_detect"))
-    return manifest, sessions
-
-
-def tensorrt_engines(
-    manifest: Manifest, params: dict[str, Any], model_dir: Path, log: Callable[[str], None]
-) -> tuple[Path, tuple[int, int, int]]:
-    """Engine cache folder and keypoint profile for the TensorRT provider: the exported ones, checked here.
-
-    Engines built by ``lightglue-ros-export --engine`` for another GPU, TensorRT or onnxruntime are refused
-    with the rebuild command; without exported engines the provider builds them when the node starts.
-    """
-    engines = manifest.tensorrt
-    folder = engines.cache_dir if engines else TENSORRT_CACHE_DIR
-    cache = Path(params["engine_cache_dir"] or model_dir / folder)
-    if "TensorrtExecutionProvider" not in provider_names(params["providers"]):
-        return cache, default_keypoint_range(manifest.max_keypoints)
-    rebuild = (
-        export_command(manifest.extractor, model_dir)
-        + " --engine"
-        + (" --fp16" if manifest.precision == "fp16" else "")
-    )
-    if engines is None:
-        log(
-            f"no TensorRT engines were exported to {model_dir}: the TensorRT provider builds them into {cache} "
-            f"when it first loads each model (minutes); build them beforehand with {rebuild}"
-        )
-        return cache, default_keypoint_range(manifest.max_keypoints)
-    here = machine_identity()
-    if here is not None and (why := engine_mismatch(engines, here, rebuild)):
-        raise ModelError(why)
-    return cache, engines.keypoint_range()
-
-
-def make_matcher(manifest: Manifest, sessions: dict[str, Session], params: dict[str, Any]) -> LightGlueMatcher:
-    parts = None
-    if (adaptive := manifest.adaptive) is not None:
-        parts = AdaptiveSessions(
-            sessions["encoder"],
-            [sessions[role] for role in adaptive.layer_roles()],
-            [sessions[role] for role in adaptive.head_roles()],
-        )
-    try:
-        return LightGlueMatcher(
-            sessions["matcher"],
-            parts,
-            params["match_threshold"],
-            params["depth_confidence"],
-            params["width_confidence"],
-        )
-    except ConfigError as exc:
-        raise ModelError(f"models in '{model_dir_of(params)}': {exc}") from exc
+STREAMS = {"consecutive": ("image",), "stereo": ("left/image", "right/image")}
+STREAMS["stereo_temporal"] = STREAMS["stereo"]
+RECENT_PAIRS = 100  # pairs the mean match count is taken over
 
 
 def seconds_to_ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
-@dataclass(frozen=True)
-class FrameResult:
-    """What one processed frame gives (in stereo modes: one left frame with its right partner)."""
-
-    key: FrameKey
-    features: Features
-    temporal: PairResult | None = None  # reference frame (previous or keyframe) -> this frame
-    stereo: PairResult | None = None  # this left frame -> its right partner
-    temporal_right: PairResult | None = None  # previous right frame -> this right frame
-    tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
-
-    @property
-    def pairs(self) -> list[PairResult]:
-        """The pairs matched for this frame: stereo first, then temporal."""
-        return [pair for pair in (self.stereo, self.temporal, self.temporal_right) if pair is not None]
-
-
 class MatchingPipeline:
-    def __init__(
-        self,
-        extractor: FeatureExtractor,
-        matcher: LightGlueMatcher,
-        stereo_slop: float = 0.005,
-        time_jump_tolerance: float = 1.0,
-        tracker: Tracker | None = None,
-        match_right_temporal: bool = False,
-    ) -> None:
-        self.extractor = extractor
-        self.matcher = matcher
-        self.cache = FeatureCache()
-        self.clock = StreamClock(seconds_to_ns(time_jump_tolerance))
-        self.tracker = tracker or Tracker()
-        self.stereo: StereoPairer[tuple[np.ndarray, str]] = StereoPairer(seconds_to_ns(stereo_slop))
-        self.match_right_temporal = match_right_temporal
+    def __init__(self, parts: PipelineParts, settings: Settings) -> None:
+        self._parts = parts
+        self._extractor, self._matcher = parts.extractor, parts.matcher
+        self._cache = FeatureCache()
+        self._tracker = Tracker(max_tracks=settings.max_tracks, reference=settings.reference_frame)
+        self._clock = StreamClock(0)
+        self._stereo: StereoPairer[Frame] = StereoPairer(0)
         self._previous_right: FrameKey | None = None
-        self.timer = StageTimer()
+        self._last_ms: dict[str, float] = {}
+        self._pairs = 0
+        self._recent_matches: deque[int] = deque(maxlen=RECENT_PAIRS)
+        self._last_pair_ms: dict[str, float] = {}
+        self.settings = settings
+        self._apply(settings)
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], log: Callable[[str], None] = print) -> MatchingPipeline:
-        manifest, sessions = make_sessions(params, log)
-        if params["max_keypoints"] > manifest.max_keypoints:
-            raise ModelError(
-                f"parameter max_keypoints={params['max_keypoints']} exceeds the {manifest.max_keypoints} keypoints "
-                f"the models in '{model_dir_of(params)}' were exported with"
-            )
-        extractor = FeatureExtractor(
-            sessions["extractor"],
-            manifest,
-            params["resize_long_side"],
-            params["max_keypoints"],
-            params["upscale"],
-            params["sixteen_bit_depth"],
-        )
-        tracker = Tracker(
-            params["track_min_score"],
-            params["max_tracks"],
-            params["reference_frame"],
-            params["keyframe_min_matches"],
-            params["keyframe_min_share"],
-        )
-        return cls(
-            extractor,
-            make_matcher(manifest, sessions, params),
-            params["stereo_slop"],
-            params["time_jump_tolerance"],
-            tracker,
-            params["match_right_temporal"],
-        )
+    def from_settings(cls, settings: Settings, log: Callable[[str], None] = print) -> MatchingPipeline:
+        return cls(build_parts(settings, log), settings)
 
     @property
-    def backend(self) -> str:
-        return f"extractor={self.extractor.session.backend} matcher={self.matcher.session.backend}"
+    def streams(self) -> tuple[str, ...]:
+        """The inputs this mode takes, named as the node's relative image topics."""
+        return STREAMS[self.settings.mode]
 
-    def admit(self, stream: str, stamp_ns: int = 0, frame_id: str = "") -> StampCheck:
-        """Give a new frame of ``stream`` its key; after a time jump nothing before it is paired or reused."""
-        check = self.clock.admit(stream, stamp_ns, frame_id)
-        if check.kind == "time_jump":
-            self.cache.clear()
-            self.tracker.reset()
-            self.stereo.reset()
-            self._previous_right = None
-        return check
-
-    def features(self, key: FrameKey, image: np.ndarray, encoding: str) -> Features:
-        return self.cache.get_or_extract(
-            key, lambda: self.timer.timed("extract", lambda: self.extractor(image, encoding))
-        )
-
-    def match(self, key0: FrameKey, features0: Features, key1: FrameKey, features1: Features) -> PairResult:
-        matches = self.timer.timed("match", lambda: self.matcher(features0, features1))
-        return PairResult(key0, key1, features0, features1, matches, dict(self.timer.last_ms))
-
-    def process_consecutive(self, key: FrameKey, image: np.ndarray, encoding: str) -> FrameResult:
-        """Extract the new frame, match it with the reference frame (none for the first) and track."""
-        result = self._advance(key, self.features(key, image, encoding))
+    def process(self, stream: str, frame: Frame) -> FrameStep:
+        """A new frame of ``stream``: extracted, matched with what the mode pairs it with, tracked."""
+        if stream not in self.streams:
+            raise ValueError(f"mode {self.settings.mode} takes streams {self.streams}, not {stream!r}")
+        stamp = self._admit(stream, frame)
+        if self.settings.mode == "consecutive":
+            features, image = self._features(stamp.key, frame)
+            result = self._advance(stamp.key, features, images={stamp.key: image})
+        else:
+            result = self._stereo_frame(stream.split("/")[0], stamp.key, frame)
         self._release()
-        return result
+        return FrameStep(stamp, result)
 
-    def process_stereo_frame(
-        self, side: str, key: FrameKey, image: np.ndarray, encoding: str, temporal: bool = False
-    ) -> FrameResult | None:
-        """Wait for the partner of a ``left`` or ``right`` frame by stamp; match the pair once it is there.
-
-        With ``temporal`` the left frame is also matched with the reference left frame and tracked (and,
-        with ``match_right_temporal``, the right frame with the previous right one); every image is still
-        extracted once.
-        """
-        pair = self.stereo.push(side, key, (image, encoding))
-        if pair is None:
-            return None
-        (lkey, (limage, lenc)), (rkey, (rimage, renc)) = pair
-        stereo = self._stereo_pair((lkey, limage, lenc), (rkey, rimage, renc))
-        if not temporal:
-            self._release()
-            return FrameResult(lkey, stereo.features0, stereo=stereo)
-        temporal_right = None
-        if self.match_right_temporal and self._previous_right is not None:
-            previous = self._previous_right
-            temporal_right = self.match(previous, self.cache.get(previous), rkey, stereo.features1)
-        self._previous_right = rkey if self.match_right_temporal else None
-        result = self._advance(lkey, stereo.features0, stereo)
-        self._release()
-        return dataclasses.replace(result, temporal_right=temporal_right)
-
-    def _advance(self, key: FrameKey, features: Features, stereo: PairResult | None = None) -> FrameResult:
-        """Match a new frame with the tracker's reference frame and extend the tracks."""
-        reference = self.tracker.reference_key
-        temporal = None if reference is None else self.match(reference, self.cache.get(reference), key, features)
-        tracks = self.tracker.update(key, features, None if temporal is None else temporal.matches)
-        return FrameResult(key, features, temporal, stereo, tracks=tracks)
-
-    def process_stereo(
-        self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]
-    ) -> PairResult:
-        """Match a left frame with its right partner; both must have the same size."""
-        pair = self._stereo_pair(left, right)
+    def match_images(self, frame0: Frame, frame1: Frame) -> PairResult:
+        """Two images outside any stream (the CLI, the benchmark): each extracted, then matched."""
+        keys = [self._clock.admit(f"image{i}", f.stamp_ns, f.frame_id).key for i, f in enumerate((frame0, frame1))]
+        (features0, _), (features1, _) = self._features(keys[0], frame0), self._features(keys[1], frame1)
+        pair = self._match(keys[0], features0, keys[1], features1)
         self._release()
         return pair
 
+    def configure(self, changes: Mapping[str, Any]) -> Settings:
+        """Apply live parameter changes; ConfigError (nothing changed) for a bad value or a read-only name."""
+        settings = self.settings.changed(changes, live_only=True)
+        self._apply(settings)
+        self.settings = settings
+        return settings
+
+    def _apply(self, settings: Settings) -> None:
+        """The one place that maps each live parameter to the part it changes."""
+        self._matcher.configure(settings.depth_confidence, settings.width_confidence)  # ConfigError first
+        self._matcher.match_threshold = settings.match_threshold
+        self._stereo.slop_ns = seconds_to_ns(settings.stereo_slop)
+        self._clock.jump_tolerance_ns = seconds_to_ns(settings.time_jump_tolerance)
+        self._tracker.min_score = settings.track_min_score
+        self._tracker.keyframe_min_matches = settings.keyframe_min_matches
+        self._tracker.keyframe_min_share = settings.keyframe_min_share
+
+    def stats(self) -> PipelineStats:
+        manifest, stereo = self._parts.manifest, self._stereo
+        return PipelineStats(
+            backend=self._parts.backend,
+            extractor=manifest.extractor,
+            keypoints=self._extractor.max_keypoints,
+            exported_keypoints=manifest.max_keypoints,
+            precision=manifest.precision,
+            pairs=self._pairs,
+            matches_last=self._recent_matches[-1] if self._recent_matches else 0,
+            matches_mean=float(np.mean(self._recent_matches)) if self._recent_matches else 0.0,
+            timings_ms=dict(self._last_pair_ms),
+            lightglue_layers_last=self._matcher.last_depth,
+            points_pruned_last=self._matcher.last_pruned,
+            extractions=self._cache.misses,
+            feature_cache_frames=len(self._cache),
+            feature_cache_hits=self._cache.hits,
+            stereo_unpaired_dropped=stereo.dropped,
+            stereo_misses_in_a_row=stereo.misses_in_a_row,
+            stereo_last_offset_ns=stereo.last_offset_ns,
+            stereo_slop_ns=stereo.slop_ns,
+        )
+
+    def reset(self) -> None:
+        """Start a new sequence: no frame before this is paired, tracked or kept (also after a time jump)."""
+        self._cache.clear()
+        self._tracker.reset()
+        self._stereo.reset()
+        self._previous_right = None
+
+    def _admit(self, stream: str, frame: Frame) -> StampCheck:
+        check = self._clock.admit(stream, frame.stamp_ns, frame.frame_id)
+        if check.kind == "time_jump":
+            self.reset()
+        return check
+
+    def _timed(self, stage: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self._last_ms[stage] = (time.perf_counter() - start) * 1e3
+
+    def _features(self, key: FrameKey, frame: Frame) -> tuple[Features, FrameImage]:
+        white = self._extractor.full_scale_16(frame.image, frame.encoding)
+        features = self._cache.get_or_extract(
+            key, lambda: self._timed("extract", lambda: self._extractor(frame.image, frame.encoding, white))
+        )
+        return features, FrameImage(frame.image, frame.encoding, white)
+
+    def _match(self, key0: FrameKey, features0: Features, key1: FrameKey, features1: Features) -> PairResult:
+        matches = self._timed("match", lambda: self._matcher(features0, features1))
+        pair = PairResult(key0, key1, features0, features1, matches, dict(self._last_ms))
+        self._pairs += 1
+        self._recent_matches.append(len(matches))
+        self._last_pair_ms = pair.timings_ms
+        return pair
+
+    def _stereo_frame(self, side: str, key: FrameKey, frame: Frame) -> FrameResult | None:
+        """Wait for the partner of a ``left`` or ``right`` frame by stamp; match the pair once it is there.
+
+        In stereo_temporal the left frame is also matched with the reference left frame and tracked (and,
+        with ``match_right_temporal``, the right frame with the previous right one); every image is still
+        extracted once.
+        """
+        pair = self._stereo.push(side, key, frame)
+        if pair is None:
+            return None
+        (lkey, left), (rkey, right) = pair
+        if left.image.shape[:2] != right.image.shape[:2]:
+            raise InputError(
+                f"stereo size mismatch: left is {left.image.shape[1]}x{left.image.shape[0]}, "
+                f"right is {right.image.shape[1]}x{right.image.shape[0]}"
+            )
+        (lfeatures, limage), (rfeatures, rimage) = self._features(lkey, left), self._features(rkey, right)
+        stereo = self._match(lkey, lfeatures, rkey, rfeatures)
+        images = {lkey: limage, rkey: rimage}
+        if self.settings.mode == "stereo":
+            return FrameResult(lkey, lfeatures, stereo=stereo, images=images)
+        temporal_right = None
+        if self.settings.match_right_temporal:
+            if self._previous_right is not None:
+                previous = self._previous_right
+                temporal_right = self._match(previous, self._cache.get(previous), rkey, rfeatures)
+            self._previous_right = rkey
+        return self._advance(lkey, lfeatures, stereo, temporal_right, images)
+
+    def _advance(
+        self,
+        key: FrameKey,
+        features: Features,
+        stereo: PairResult | None = None,
+        temporal_right: PairResult | None = None,
+        images: dict[FrameKey, FrameImage] | None = None,
+    ) -> FrameResult:
+        """Match a new frame with the tracker's reference frame and extend the tracks."""
+        reference = self._tracker.reference_key
+        temporal = None if reference is None else self._match(reference, self._cache.get(reference), key, features)
+        tracks = self._tracker.update(key, features, None if temporal is None else temporal.matches)
+        return FrameResult(key, features, temporal, stereo, temporal_right, tracks, images or {})
+
     def _release(self) -> None:
         """After a step: keep the features of the frames a later pair reads (reference, previous right) only."""
-        self.cache.retain((self.tracker.reference_key, self._previous_right))
-
-    def _stereo_pair(
-        self, left: tuple[FrameKey, np.ndarray, str], right: tuple[FrameKey, np.ndarray, str]
-    ) -> PairResult:
-        (lkey, limage, lenc), (rkey, rimage, renc) = left, right
-        if limage.shape[:2] != rimage.shape[:2]:
-            raise InputError(
-                f"stereo size mismatch: left is {limage.shape[1]}x{limage.shape[0]}, "
-                f"right is {rimage.shape[1]}x{rimage.shape[0]}"
-            )
-        return self.match(lkey, self.features(lkey, limage, lenc), rkey, self.features(rkey, rimage, renc))
+        self._cache.retain((self._tracker.reference_key, self._previous_right))

@@ -66,47 +66,24 @@ class OrtSession:
         """``trt_profile`` maps the model's inputs to its TensorRT profile (used with the TensorRT provider)."""
         if not model_path.is_file():
             raise ModelError(f"model file not found: {model_path}")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        # Idle pool threads must not spin: the pipeline runs many sessions back to back
-        # (extractor, encoder, layers, head), and a spinning pool steals the cores the next one needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        _register_shared_cpu_arena()
-        options.add_session_config_entry("session.use_env_allocators", "1")
-        available = ort.get_available_providers()
+        options = _session_options(threads)
         names = provider_names(providers)
         if any(name in GPU_PROVIDERS for name in names):
             preload_gpu_libraries()
+        open_with = functools.partial(_open_on, model_path, options, names, cache_dir, fp16, trt_profile)
         failures = []
-        for position, provider in enumerate(names):
-            if provider not in available:
-                failures.append(f"{provider}: not in this onnxruntime build (available: {available})")
+        for provider in names:
+            session, failure = open_with(provider)
+            if session is None:
+                failures.append(f"{provider}: {failure}")
                 continue
-            # Nodes a provider cannot take go to the providers configured after it (TensorRT -> CUDA), then the CPU.
-            later = [p for p in names[position + 1 :] if p in available and p != "CPUExecutionProvider"]
-            try:
-                spec = [(p, _provider_options(p, model_path, cache_dir, fp16, trt_profile)) for p in [provider, *later]]
-                if provider != "CPUExecutionProvider":
-                    spec.append(("CPUExecutionProvider", {}))
-                self._session = ort.InferenceSession(str(model_path), options, providers=spec)
-            except (InvalidProtobuf, InvalidGraph) as exc:
-                raise ModelError(f"model file {model_path} is not a valid ONNX model: {exc}") from exc
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                failures.append(f"{provider}: {exc}")
-                continue
-            if self._session.get_providers()[0] != provider:
-                # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries falls back to the CPU on its own
-                # and only prints why: a session that says TensorRT must run on TensorRT.
-                why = "; ".join(missing_for(provider)) or "onnxruntime's own log above says why"
-                failures.append(f"{provider}: onnxruntime-gpu could not load it: {why}")
-                continue
-            for failure in failures:
-                log(f"skipped provider {failure}")
+            for line in failures:
+                log(f"skipped provider {line}")
+            self._session = session
             self.backend = f"onnxruntime:{provider}"
             self.device = "cpu" if provider == "CPUExecutionProvider" else "cuda"
-            self._outputs = [o.name for o in self._session.get_outputs()]
-            self._input_types = {i.name: i.type for i in self._session.get_inputs()}
+            self._outputs = [o.name for o in session.get_outputs()]
+            self._input_types = {i.name: i.type for i in session.get_inputs()}
             return
         raise ModelError(f"no execution provider could load {model_path}: " + "; ".join(failures))
 
@@ -177,6 +154,51 @@ def _register_shared_cpu_arena() -> None:
     """
     memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
     ort.create_and_register_allocator(memory, None)
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    # Idle pool threads must not spin: the pipeline runs many sessions back to back
+    # (extractor, encoder, layers, head), and a spinning pool steals the cores the next one needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    _register_shared_cpu_arena()
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    return options
+
+
+def _open_on(
+    model_path: Path,
+    options: ort.SessionOptions,
+    names: list[str],
+    cache_dir: Path | None,
+    fp16: bool,
+    trt_profile: Callable[[dict[str, list]], Profile] | None,
+    provider: str,
+) -> tuple[ort.InferenceSession | None, str]:
+    """A session whose first provider really is ``provider``, or None and why not (a broken model raises)."""
+    available = ort.get_available_providers()
+    if provider not in available:
+        return None, f"not in this onnxruntime build (available: {available})"
+    # Nodes a provider cannot take go to the providers configured after it (TensorRT -> CUDA), then the CPU.
+    position = names.index(provider)
+    later = [p for p in names[position + 1 :] if p in available and p != "CPUExecutionProvider"]
+    try:
+        spec = [(p, _provider_options(p, model_path, cache_dir, fp16, trt_profile)) for p in [provider, *later]]
+        if provider != "CPUExecutionProvider":
+            spec.append(("CPUExecutionProvider", {}))
+        session = ort.InferenceSession(str(model_path), options, providers=spec)
+    except (InvalidProtobuf, InvalidGraph) as exc:
+        raise ModelError(f"model file {model_path} is not a valid ONNX model: {exc}") from exc
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        return None, str(exc)
+    if session.get_providers()[0] != provider:
+        # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries falls back to the CPU on its own
+        # and only prints why: a session that says TensorRT must run on TensorRT.
+        why = "; ".join(missing_for(provider)) or "onnxruntime's own log above says why"
+        return None, f"onnxruntime-gpu could not load it: {why}"
+    return session, ""
 
 
 def declared_inputs(model_path: Path) -> dict[str, list]:

@@ -1,11 +1,13 @@
-"""Side-by-side match drawing for humans (CLI --viz and the matches_image topic)."""
+"""Match and track drawing for humans: the matches_image topic, the CLI's --viz and the bag tool's --video."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from .features import Features, Matches
+from .features import Features, FrameImage, Matches
+from .preprocess import to_float_rgb_or_gray
+from .results import FrameResult
 
 
 def draw_matches(
@@ -62,3 +64,26 @@ def _colour(track_id: int) -> tuple[int, int, int]:
     hue = int((track_id * 0.618034 % 1.0) * 180)
     rgb = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2RGB)[0, 0]
     return int(rgb[0]), int(rgb[1]), int(rgb[2])
+
+
+def display_rgb8(frame: FrameImage) -> np.ndarray:
+    """A frame as 8-bit RGB, its 16-bit pixels scaled by the white the extractor read them with."""
+    return (to_float_rgb_or_gray(frame.image, frame.encoding, 3, frame.full_scale) * 255).astype(np.uint8)
+
+
+class MatchImage:
+    """What a frame's result looks like: its tracks with their trails where there are tracks, else the stereo
+    pair side by side. Trails grow only with the frames drawn, so draw every frame or none."""
+
+    def __init__(self) -> None:
+        self.trails = TrackTrails()
+
+    def draw(self, result: FrameResult) -> np.ndarray | None:
+        if result.tracks is not None:
+            points = result.features.keypoints[result.tracks.indices]
+            return self.trails.draw(display_rgb8(result.images[result.key]), points, result.tracks.track_ids)
+        pair = result.stereo
+        if pair is None:
+            return None
+        images = [display_rgb8(result.images[key]) for key in (pair.key0, pair.key1)]
+        return draw_matches(images[0], images[1], pair.features0, pair.features1, pair.matches)

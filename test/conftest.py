@@ -15,8 +15,9 @@ import torch
 from skimage import data
 
 from lightglue_ros.manifest import Manifest
-from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import PipelineParts, build_parts
+from lightglue_ros.settings import Settings
 from lightglue_ros_tools import export
 from lightglue_ros_tools.lightglue_model import LightGlue
 from lightglue_ros_tools.ros_harness import NodeProcess, RosClient
@@ -106,9 +107,17 @@ def publish_and_wait(ros: RosClient, publisher, msg, keypoints: list) -> None:
     assert ros.spin_until(lambda: len(keypoints) > count, 30), f"frame not processed: {len(keypoints)} keypoints"
 
 
+def settings_for(model_dir: Path, **overrides: object) -> Settings:
+    return Settings.from_values({"model_dir": str(model_dir), **overrides})
+
+
+def make_parts(model_dir: Path, **overrides: object) -> PipelineParts:
+    """The extractor and matcher alone, for tests of those parts."""
+    return build_parts(settings_for(model_dir, **overrides))
+
+
 def make_pipeline(model_dir: Path, **overrides: object) -> MatchingPipeline:
-    params = validate({"model_dir": str(model_dir), **overrides})
-    return MatchingPipeline.from_params(params)
+    return MatchingPipeline.from_settings(settings_for(model_dir, **overrides))
 
 
 class RecordingSession:

@@ -11,15 +11,15 @@ from lightglue_ros import matcher_node
 from lightglue_ros.pipeline import MatchingPipeline
 
 FAULT_SECOND = 666
-_real = MatchingPipeline.process_consecutive
+_real = MatchingPipeline.process
 
 
-def _faulty(self, key, image, encoding):
-    second = key.stamp_ns // 1_000_000_000
+def _faulty(self, stream, frame):
+    second = frame.stamp_ns // 1_000_000_000
     if second == FAULT_SECOND or second >= int(os.environ.get("FAIL_FROM_SECOND", sys.maxsize)):
         raise RuntimeError(f"injected fault at second {second}")
-    return _real(self, key, image, encoding)
+    return _real(self, stream, frame)
 
 
-MatchingPipeline.process_consecutive = _faulty
+MatchingPipeline.process = _faulty
 sys.exit(matcher_node.main())

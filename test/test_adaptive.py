@@ -15,7 +15,7 @@ from lightglue_ros_tools.quality import homography_inliers, homography_sequence,
 from lightglue_ros_tools.reference import kornia_lightglue, kornia_match
 from lightglue_ros_tools.weights import resolve_weights
 
-from .conftest import make_pipeline
+from .conftest import make_parts
 
 FULL_DEPTH = 9
 
@@ -24,13 +24,13 @@ FULL_DEPTH = 9
 def consecutive(disk_model_dir, motorcycle) -> tuple[list[Features], list[np.ndarray]]:
     """Features of five camera-like 640x480 frames seen through known homographies."""
     frames, homographies = homography_sequence(motorcycle[0], 5, (640, 480), 1.0, 0.01, 0.0)
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0)
-    return [pipeline.extractor(f, "rgb8") for f in frames], homographies
+    parts = make_parts(disk_model_dir, resize_long_side=0)
+    return [parts.extractor(f, "rgb8") for f in frames], homographies
 
 
 def test_adaptive_stops_early_and_agrees_with_full_depth(disk_model_dir, consecutive):
     features, homographies = consecutive
-    matcher = make_pipeline(disk_model_dir).matcher
+    matcher = make_parts(disk_model_dir).matcher
     assert matcher.adaptive  # the defaults: depth_confidence 0.95, width_confidence 0.99
     for k in range(1, len(features)):
         matcher.configure(0.95, 0.99)
@@ -48,22 +48,22 @@ def test_adaptive_stops_early_and_agrees_with_full_depth(disk_model_dir, consecu
 
 def test_adaptive_decisions_follow_kornia(disk_model_dir, consecutive, motorcycle):
     """Same exit layer and same matches as kornia LightGlue with the same confidences, pruning included."""
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0)
-    stereo = [pipeline.extractor(image, "rgb8") for image in motorcycle[:2]]
+    parts = make_parts(disk_model_dir, resize_long_side=0)
+    stereo = [parts.extractor(image, "rgb8") for image in motorcycle[:2]]
     pairs = [(consecutive[0][0], consecutive[0][1]), tuple(stereo)]
     _, weights = resolve_weights("disk", None, None)
     for depth_confidence, width_confidence in ((0.95, 0.99), (-1.0, 0.9), (0.95, -1.0)):
-        pipeline.matcher.configure(depth_confidence, width_confidence)
+        parts.matcher.configure(depth_confidence, width_confidence)
         reference = kornia_lightglue(weights, 128, depth_confidence=depth_confidence, width_confidence=width_confidence)
         for f0, f1 in pairs:
-            ours = pipeline.matcher(f0, f1).matches
+            ours = parts.matcher(f0, f1).matches
             theirs, stop = kornia_match(reference, f0, f1)
-            assert pipeline.matcher.last_depth == stop
+            assert parts.matcher.last_depth == stop
             assert len(theirs) > 300 and match_agreement(ours, theirs) >= 0.98
-    assert pipeline.matcher.last_pruned == 0  # depth only: nothing pruned
-    pipeline.matcher.configure(-1.0, 0.9)
-    pipeline.matcher(*stereo)
-    assert pipeline.matcher.last_pruned > 0  # width only on the wide-baseline pair: unmatchable points dropped
+    assert parts.matcher.last_pruned == 0  # depth only: nothing pruned
+    parts.matcher.configure(-1.0, 0.9)
+    parts.matcher(*stereo)
+    assert parts.matcher.last_pruned > 0  # width only on the wide-baseline pair: unmatchable points dropped
 
 
 def test_adaptive_needs_its_parts(disk_model_dir, tmp_path):
@@ -73,8 +73,8 @@ def test_adaptive_needs_its_parts(disk_model_dir, tmp_path):
     manifest["adaptive"] = None
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="depth_confidence=0.95 / width_confidence=0.99 need the adaptive parts"):
-        make_pipeline(folder)
-    matcher = make_pipeline(folder, depth_confidence=-1.0, width_confidence=-1.0).matcher
+        make_parts(folder)
+    matcher = make_parts(folder, depth_confidence=-1.0, width_confidence=-1.0).matcher
     with pytest.raises(ConfigError, match="re-export them, or set both parameters to -1"):
         matcher.configure(0.9, -1.0)
 
@@ -85,7 +85,7 @@ def test_gpu_pruning_rule_keeps_small_point_sets_whole(disk_model_dir, consecuti
     assert prune_above_for("onnxruntime:CUDAExecutionProvider") == GPU_PRUNE_ABOVE
     assert prune_above_for("onnxruntime:CPUExecutionProvider") == -1
     features, _ = consecutive
-    matcher = make_pipeline(disk_model_dir).matcher
+    matcher = make_parts(disk_model_dir).matcher
     assert matcher.prune_above == -1  # this machine: the CPU rule
     matcher.configure(-1.0, 0.99)  # all layers, pruning on
     pruned = matcher(features[0], features[1]).matches

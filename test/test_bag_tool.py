@@ -16,7 +16,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, PointCloud2
 
 from lightglue_ros import bag_tool
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.image_codec import decode_image
 from lightglue_ros.match_codec import decode_keypoints, decode_matches, decode_tracks
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence
@@ -87,7 +87,7 @@ def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_mode
     for n, k in enumerate(good):
         msg = _compressed(frames[k], Time(), "") if compressed else image_msg(frames[k], "rgb8", 0, "")
         image, encoding = decode_image(msg)
-        result = pipeline.process_consecutive(FrameKey("image", n), image, encoding)
+        result = pipeline.process("image", Frame(image, encoding)).result
         np.testing.assert_array_equal(
             decode_keypoints(out["/lightglue/keypoints"][n][1])["x"], result.features.keypoints[:, 0]
         )

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.image_codec import decode_image
+from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import build_parts
 from lightglue_ros_tools.quality import stereo_quality
 
-from .conftest import make_pipeline
+from .conftest import make_parts, settings_for
 
 BAYER_CHANNEL = {"r": 0, "g": 1, "b": 2}
 
@@ -79,15 +81,15 @@ GRAY = ["8UC1", "16UC1", "mono16_12bit_padded_big_endian"]
 def stereo_run(disk_model_dir, motorcycle):
     """Match the motorcycle pair (cropped to an even width for the 4:2:2 encodings) sent in an encoding."""
     left, right, disparity = (image[:, :740] for image in motorcycle)
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0)
+    settings = settings_for(disk_model_dir, resize_long_side=0)
+    parts = build_parts(settings)
 
     def run(encoding: str) -> tuple[int, dict]:
-        pipeline.extractor._largest_16bit_value = 0  # each encoding starts as a new camera would
+        parts.extractor._largest_16bit_value = 0  # each encoding starts as a new camera would
+        pipeline = MatchingPipeline(parts, settings)
         views = [decode_image(_convert(image, encoding)) for image in (left, right)]
-        keys = FrameKey("left", 0), FrameKey("right", 0)
-        extractions = pipeline.cache.misses
-        result = pipeline.process_stereo(*((key, *view) for key, view in zip(keys, views)))
-        assert pipeline.cache.misses == extractions + 2  # this encoding's images were extracted, not a cache's
+        result = pipeline.match_images(*(Frame(*view) for view in views))
+        assert pipeline.stats().extractions == 2  # this encoding's images were extracted, not a cache's
         m = result.matches.matches
         points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
         return len(m), stereo_quality(*points, disparity)
@@ -118,8 +120,8 @@ def test_bayer_pattern_names_follow_ros_not_opencv(stereo_run, motorcycle):
 
 def test_sixteen_bit_depth_is_chosen_from_the_data_or_the_parameter(disk_model_dir, motorcycle):
     gray12 = cv2.cvtColor(motorcycle[0], cv2.COLOR_RGB2GRAY).astype(np.uint16) * 16
-    automatic = make_pipeline(disk_model_dir, resize_long_side=0).extractor
+    automatic = make_parts(disk_model_dir, resize_long_side=0).extractor
     assert automatic.full_scale_16(gray12, "mono16") == 4095  # 12-bit data, not divided by 65535
     assert automatic.full_scale_16(gray12 // 16, "mono16") == 4095  # a darker frame keeps the scale
-    fixed = make_pipeline(disk_model_dir, resize_long_side=0, sixteen_bit_depth=16).extractor
+    fixed = make_parts(disk_model_dir, resize_long_side=0, sixteen_bit_depth=16).extractor
     assert fixed.full_scale_16(gray12, "mono16") == 65535

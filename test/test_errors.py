@@ -10,40 +10,41 @@ import pytest
 
 from lightglue_ros.errors import ConfigError, InputError, ModelError
 from lightglue_ros.manifest import TensorRTEngines
-from lightglue_ros.params import load_params_file, validate
+from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.settings import load_settings
 from lightglue_ros.tensorrt_provider import MachineIdentity, engine_mismatch
 from lightglue_ros_tools import export
 from lightglue_ros_tools.weights import WeightsError, resolve_weights
 
-from .conftest import make_pipeline
+from .conftest import make_parts, make_pipeline, settings_for
 
 
 @pytest.fixture(scope="module")
-def pipeline(disk_model_dir):
-    return make_pipeline(disk_model_dir, resize_long_side=320, max_keypoints=128)
+def extractor(disk_model_dir):
+    return make_parts(disk_model_dir, resize_long_side=320, max_keypoints=128).extractor
 
 
-def test_unsupported_encoding(pipeline):
+def test_unsupported_encoding(extractor):
     with pytest.raises(InputError, match=r"unsupported image encoding 'nv21'.*mono8"):
-        pipeline.extractor(np.zeros((72, 64), np.uint8), "nv21")
+        extractor(np.zeros((72, 64), np.uint8), "nv21")
 
 
-def test_channel_count_must_fit_encoding(pipeline):
+def test_channel_count_must_fit_encoding(extractor):
     with pytest.raises(InputError, match=r"'rgb8' needs 3 channel\(s\), got array shape \(48, 64\)"):
-        pipeline.extractor(np.zeros((48, 64), np.uint8), "rgb8")
+        extractor(np.zeros((48, 64), np.uint8), "rgb8")
 
 
-def test_zero_size_image(pipeline):
+def test_zero_size_image(extractor):
     with pytest.raises(InputError, match="zero size 0x48"):
-        pipeline.extractor(np.zeros((48, 0, 3), np.uint8), "rgb8")
+        extractor(np.zeros((48, 0, 3), np.uint8), "rgb8")
 
 
 def test_frames_too_small_to_match_are_refused_whatever_the_resize(disk_model_dir):
-    native = make_pipeline(disk_model_dir, resize_long_side=0)
+    native = make_parts(disk_model_dir, resize_long_side=0)
     with pytest.raises(InputError, match="image of 16x16 is smaller than 32 px on a side"):
         native.extractor(np.zeros((16, 16, 3), np.uint8), "rgb8")
-    enlarging = make_pipeline(disk_model_dir, resize_long_side=1024)
+    enlarging = make_parts(disk_model_dir, resize_long_side=1024)
     with pytest.raises(InputError, match="image of 8x8 is smaller than 32 px on a side"):
         enlarging.extractor(np.zeros((8, 8, 3), np.uint8), "rgb8")
     with pytest.raises(InputError, match="image of 2000x40 becomes 1024x20 in the model.*raise resize_long_side"):
@@ -130,7 +131,7 @@ def test_params_file_needs_node_section(tmp_path):
     with pytest.raises(
         ConfigError, match=r"no '/\*\*: ros__parameters:' or 'lightglue_matcher: ros__parameters:' section"
     ):
-        load_params_file(path)
+        load_settings(path)
 
 
 def test_engine_on_a_machine_without_tensorrt_says_what_is_missing_before_exporting(tmp_path, capsys):
@@ -164,9 +165,9 @@ def test_a_manifest_with_native_engines_asks_for_a_new_export(tmp_path, disk_mod
 
 def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
     lines: list[str] = []
-    params = validate({"model_dir": str(disk_model_dir), "providers": ["tensorrt", "cuda", "cpu"]})
-    pipeline = MatchingPipeline.from_params(params, log=lines.append)
-    assert pipeline.extractor.session.backend == "onnxruntime:CPUExecutionProvider"
+    settings = settings_for(disk_model_dir, providers=["tensorrt", "cuda", "cpu"])
+    pipeline = MatchingPipeline.from_settings(settings, log=lines.append)
+    assert pipeline.stats().backend.startswith("extractor=onnxruntime:CPUExecutionProvider matcher=")
     assert len(lines) == 3, lines  # once per provider, not once per model
     assert lines[0].startswith("no TensorRT engines were exported to")
     assert lines[1].startswith("skipped provider TensorrtExecutionProvider: not in this onnxruntime build")

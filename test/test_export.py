@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from lightglue_ros.manifest import Manifest
-from lightglue_ros.params import PARAMS, load_params_file
+from lightglue_ros.params import PARAMS
+from lightglue_ros.settings import load_settings
 from lightglue_ros_tools import export
 from lightglue_ros_tools.weights import sha256_of, wheel_weights_dir
 
-from .conftest import make_pipeline
+from .conftest import make_parts
 
 
 def test_manifest_records_the_export(disk_model_dir):
@@ -37,11 +38,11 @@ def test_verify_and_fixed_size_export(tmp_path, motorcycle, capsys):
     manifest = Manifest.read(folder)
     assert (manifest.input.policy, manifest.input.height, manifest.input.width) == ("fixed", 384, 512)
     # A 741x500 frame is letterboxed into 512x384: keypoints come back inside the original image.
-    pipeline = make_pipeline(folder, max_keypoints=512)
-    features = pipeline.extractor(motorcycle[0], "rgb8")
+    parts = make_parts(folder, max_keypoints=512)
+    features = parts.extractor(motorcycle[0], "rgb8")
     assert len(features) == 512
     assert features.keypoints[:, 0].max() < 741 and features.keypoints[:, 1].max() < 500
-    matches = pipeline.matcher(features, pipeline.extractor(motorcycle[1], "rgb8"))
+    matches = parts.matcher(features, parts.extractor(motorcycle[1], "rgb8"))
     assert len(matches) > 150
 
 
@@ -64,8 +65,8 @@ def test_config_file_documents_every_parameter_with_its_default():
     document = yaml.safe_load(text)
     values = document["/**"]["ros__parameters"]
     assert values == {spec.name: spec.default for spec in PARAMS}
-    assert load_params_file("config/matcher.yaml") == values
-    assert load_params_file("config/stereo.yaml")["mode"] == "stereo"
+    assert load_settings(Path("config/matcher.yaml")).as_dict() == values
+    assert load_settings(Path("config/stereo.yaml")).mode == "stereo"
     for spec in PARAMS:
         before = text.split(f"    {spec.name}:")[0].rstrip().splitlines()[-1]
         assert before.strip().startswith("#"), f"{spec.name} has no comment above it"

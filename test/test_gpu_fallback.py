@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 
 from .conftest import make_pipeline
 
@@ -25,20 +25,20 @@ import contextlib, io, json, sys
 import numpy as np, onnxruntime
 from lightglue_ros_tools import export
 from skimage import data
-from lightglue_ros.feature_cache import FrameKey
-from lightglue_ros.params import validate
+from lightglue_ros.features import Frame
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.settings import Settings
 lines = []
-params = {"model_dir": sys.argv[1], "providers": ["tensorrt", "cuda", "cpu"], "resize_long_side": 512}
-pipeline = MatchingPipeline.from_params(validate(params), log=lines.append)
+settings = Settings.from_values(model_dir=sys.argv[1], providers=["tensorrt", "cuda", "cpu"], resize_long_side=512)
+pipeline = MatchingPipeline.from_settings(settings, log=lines.append)
 left, right, _ = data.stereo_motorcycle()
-result = pipeline.process_stereo((FrameKey("l", 0), left, "rgb8"), (FrameKey("r", 0), right, "rgb8"))
+result = pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
 np.save(sys.argv[2], result.matches.matches)
 err = io.StringIO()
 with contextlib.redirect_stderr(err):
     code = export.main(["--extractor", "disk", "--output", sys.argv[3], "--engine"])
 report = {"module": onnxruntime.__file__, "available": onnxruntime.get_available_providers()}
-print(json.dumps({**report, "backend": pipeline.backend, "lines": lines, "engine": [code, err.getvalue()]}))
+print(json.dumps({**report, "backend": pipeline.stats().backend, "lines": lines, "engine": [code, err.getvalue()]}))
 """
 
 
@@ -70,5 +70,5 @@ def test_gpu_build_without_a_gpu_falls_back_to_the_cpu_with_one_line_per_provide
 
     left, right, _ = motorcycle
     cpu = make_pipeline(disk_model_dir, resize_long_side=512)
-    expected = cpu.process_stereo((FrameKey("l", 0), left, "rgb8"), (FrameKey("r", 0), right, "rgb8"))
+    expected = cpu.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
     np.testing.assert_array_equal(np.load(tmp_path / "gpu.npy"), expected.matches.matches)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 
 from .conftest import make_pipeline
@@ -18,7 +18,7 @@ from .conftest import make_pipeline
 def test_stereo_motorcycle_against_ground_truth(disk_model_dir, motorcycle, long_side, upscale, dy_lt_2px):
     left, right, disparity = motorcycle
     pipeline = make_pipeline(disk_model_dir, resize_long_side=long_side, upscale=upscale)
-    result = pipeline.process_stereo((FrameKey("left", 0), left, "rgb8"), (FrameKey("right", 0), right, "rgb8"))
+    result = pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
     m = result.matches.matches
     quality = stereo_quality(result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]], disparity)
     print(long_side, quality)
@@ -31,7 +31,7 @@ def test_stereo_motorcycle_against_ground_truth(disk_model_dir, motorcycle, long
 def test_consecutive_homography_sequence(disk_model_dir, motorcycle):
     frames, homographies = homography_sequence(motorcycle[0], 4)
     pipeline = make_pipeline(disk_model_dir, resize_long_side=640)
-    results = [pipeline.process_consecutive(FrameKey("camera", k), f, "rgb8").temporal for k, f in enumerate(frames)]
+    results = [pipeline.process("image", Frame(f, "rgb8")).result.temporal for f in frames]
     assert results[0] is None
     for k, result in enumerate(results[1:], start=1):
         assert (result.key0.seq, result.key1.seq) == (k - 1, k)

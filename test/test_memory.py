@@ -11,8 +11,8 @@ LAYER_MEMORY_SCRIPT = """
 import dataclasses, json, sys
 import cv2
 from skimage import data
-from lightglue_ros.params import validate
-from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import build_parts
+from lightglue_ros.settings import Settings
 
 def resident_mib():
     with open("/proc/self/statm") as statm:
@@ -26,10 +26,10 @@ class ResidentAfterRun:
         resident.append(resident_mib())
         return out
 
-pipeline = MatchingPipeline.from_params(validate({"model_dir": sys.argv[1], "resize_long_side": 0}))
+parts = build_parts(Settings.from_values(model_dir=sys.argv[1], resize_long_side=0))
 left, right, _ = data.stereo_motorcycle()
-features = [pipeline.extractor(cv2.resize(image, (640, 480)), "rgb8") for image in (left, right)]
-matcher = pipeline.matcher
+features = [parts.extractor(cv2.resize(image, (640, 480)), "rgb8") for image in (left, right)]
+matcher = parts.matcher
 matcher.parts = dataclasses.replace(matcher.parts, layers=[ResidentAfterRun(s) for s in matcher.parts.layers])
 matcher.configure(1.0, -1.0)  # the parts through all nine layers, no pruning
 resident = [resident_mib()]

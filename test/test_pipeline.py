@@ -8,25 +8,31 @@ import numpy as np
 import pytest
 
 from lightglue_ros import match_cli
+from lightglue_ros.errors import ConfigError
 from lightglue_ros.feature_cache import FeatureCache, FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.input_monitor import InputMonitor
 from lightglue_ros.pairing import StereoPairer, StreamClock
+from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import build_parts
 from lightglue_ros_tools.quality import homography_sequence
 
-from .conftest import RecordingSession, make_pipeline
+from .conftest import RecordingSession, make_parts, make_pipeline, settings_for
 
 
 def test_ten_frame_consecutive_run_extracts_each_frame_once(disk_model_dir, motorcycle):
     frames, _ = homography_sequence(motorcycle[0], 10, size=(320, 240))
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256)
-    pipeline.extractor.session = RecordingSession(pipeline.extractor.session)
-    heads = [RecordingSession(head) for head in pipeline.matcher.parts.heads]  # one head runs per pair
-    pipeline.matcher.parts = dataclasses.replace(pipeline.matcher.parts, heads=heads)
-    results = [pipeline.process_consecutive(FrameKey("cam", k), f, "rgb8").temporal for k, f in enumerate(frames)]
-    assert pipeline.extractor.session.calls == 10
+    settings = settings_for(disk_model_dir, resize_long_side=0, max_keypoints=256)
+    parts = build_parts(settings)
+    parts.extractor.session = RecordingSession(parts.extractor.session)
+    heads = [RecordingSession(head) for head in parts.matcher.parts.heads]  # one head runs per pair
+    parts.matcher.parts = dataclasses.replace(parts.matcher.parts, heads=heads)
+    pipeline = MatchingPipeline(parts, settings)
+    results = [pipeline.process("image", Frame(f, "rgb8")).result.temporal for f in frames]
+    assert parts.extractor.session.calls == 10 and pipeline.stats().extractions == 10
     assert sum(head.calls for head in heads) == 9
     assert all(len(r.matches) > 50 for r in results[1:])
-    assert len(pipeline.cache) == 1  # only the reference of the next frame is kept
+    assert pipeline.stats().feature_cache_frames == 1  # only the reference of the next frame is kept
 
 
 def test_feature_cache_extracts_once_and_keeps_only_what_is_retained():
@@ -81,13 +87,11 @@ def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle
     frames, _ = homography_sequence(motorcycle[0], 3, size=(320, 240))
     pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=256, time_jump_tolerance=1.0)
     stamps = (10_000_000_000, 11_000_000_000, 2_000_000_000)  # a bag loops back 9 s
-    results, checks = [], []
-    for frame, stamp in zip(frames, stamps):
-        checks.append(pipeline.admit("image", stamp, "cam"))
-        results.append(pipeline.process_consecutive(checks[-1].key, frame, "rgb8").temporal)
-    assert checks[2].kind == "time_jump"
+    steps = [pipeline.process("image", Frame(frame, "rgb8", stamp, "cam")) for frame, stamp in zip(frames, stamps)]
+    assert [step.stamp.kind for step in steps] == ["first", "ok", "time_jump"]
+    results = [step.result.temporal for step in steps]
     assert results[0] is None and results[1] is not None and results[2] is None
-    assert len(pipeline.cache) == 1  # only the frame after the jump
+    assert pipeline.stats().feature_cache_frames == 1  # only the frame after the jump
 
 
 def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle):
@@ -121,12 +125,12 @@ def test_every_encoding_gives_the_rgb8_features(disk_model_dir, motorcycle, enco
         "rgba8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA),
         "bgra8": lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA),
     }[encoding]()
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=320, max_keypoints=256)
+    extractor = make_parts(disk_model_dir, resize_long_side=320, max_keypoints=256).extractor
     reference_source = cv2.cvtColor(converted, cv2.COLOR_GRAY2RGB) if encoding.startswith("mono") else rgb
     if encoding == "mono16":
         reference_source = cv2.cvtColor(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    ours = pipeline.extractor(converted, encoding)
-    reference = pipeline.extractor(reference_source, "rgb8")
+    ours = extractor(converted, encoding)
+    reference = extractor(reference_source, "rgb8")
     np.testing.assert_allclose(ours.keypoints, reference.keypoints, atol=1e-3)
 
 
@@ -138,15 +142,16 @@ def test_frames_with_few_detections_keep_only_real_keypoints(disk_model_dir, mot
     textured[80:160, 100:220] = motorcycle[0][200:280, 300:420]
     counts = []
     for frame in (blank, textured):
-        features = pipeline.extractor(frame, "rgb8")
+        features = pipeline.process("image", Frame(frame, "rgb8")).result.features
         counts.append(len(features))
         assert np.all(features.scores > 0) and np.all(np.isfinite(features.descriptors))
         assert np.allclose(np.linalg.norm(features.descriptors, axis=1), 1, atol=1e-5)
         x, y = features.keypoints[:, 0], features.keypoints[:, 1]
         assert x.min() >= 2 and x.max() <= 317 and y.min() >= 2 and y.max() <= 237  # never at the edge
     assert counts[0] < 20 and counts[0] < counts[1] < 1024
-    assert pipeline.process_consecutive(FrameKey("cam", 0), blank, "rgb8").temporal is None
-    result = pipeline.process_consecutive(FrameKey("cam", 1), textured, "rgb8").temporal
+    pipeline.reset()
+    assert pipeline.process("image", Frame(blank, "rgb8")).result.temporal is None
+    result = pipeline.process("image", Frame(textured, "rgb8")).result.temporal
     assert np.all(result.matches.matches[:, 0] < counts[0]) and np.all(result.matches.matches[:, 1] < counts[1])
 
 
@@ -162,3 +167,18 @@ def test_input_monitor_estimates_frames_lost_on_the_way_from_stamp_gaps():
     for k in (*range(20), *range(100, 120)):  # the camera paused for 40 s: not a loss
         paused.record(k * period, 0.5 * k)
     assert paused.missing() == (0, 39)
+
+
+def test_configure_changes_live_parameters_and_refuses_the_rest_untouched(disk_model_dir, motorcycle):
+    pipeline = make_pipeline(disk_model_dir, resize_long_side=320, max_keypoints=256)
+    left, right = (Frame(image, "rgb8") for image in motorcycle[:2])
+    loose = len(pipeline.match_images(left, right).matches)
+    with pytest.raises(ConfigError, match=r"\['mode'\] are read-only"):
+        pipeline.configure({"mode": "stereo", "match_threshold": 0.9})
+    with pytest.raises(ConfigError, match="'match_threshold' = 2.0: allowed range"):
+        pipeline.configure({"match_threshold": 2.0})
+    assert pipeline.settings.match_threshold == 0.1  # refused changes leave everything as it was
+    assert len(pipeline.match_images(left, right).matches) == loose
+    assert pipeline.configure({"match_threshold": 0.9}).match_threshold == 0.9
+    strict = len(pipeline.match_images(left, right).matches)
+    assert 0 < strict < loose  # the matcher itself now keeps only the surer matches

@@ -21,7 +21,7 @@ from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue, kornia_
 from lightglue_ros_tools.verify import shared_keypoints, torch_features
 from lightglue_ros_tools.weights import resolve_weights
 
-from .conftest import make_pipeline
+from .conftest import make_parts
 
 
 def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
@@ -58,10 +58,10 @@ def assert_same_features(ours: Features, reference: Features, descriptor_atol: f
 
 @pytest.mark.parametrize("long_side", [0, 512])
 def test_disk_extractor_matches_kornia(disk_model_dir, motorcycle, long_side):
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=long_side)
-    manifest = pipeline.extractor.manifest
+    parts = make_parts(disk_model_dir, resize_long_side=long_side)
+    manifest = parts.extractor.manifest
     for image in motorcycle[:2]:
-        ours = pipeline.extractor(image, "rgb8")
+        ours = parts.extractor(image, "rgb8")
         reference = kornia_disk_features(image, manifest, long_side)
         assert ours.image_size == (741, 500)
         assert len(ours) == 1024
@@ -69,9 +69,9 @@ def test_disk_extractor_matches_kornia(disk_model_dir, motorcycle, long_side):
 
 
 def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, depth_confidence=-1.0, width_confidence=-1.0)
-    f0, f1 = (pipeline.extractor(image, "rgb8") for image in motorcycle[:2])
-    ours = pipeline.matcher(f0, f1).matches
+    parts = make_parts(disk_model_dir, resize_long_side=0, depth_confidence=-1.0, width_confidence=-1.0)
+    f0, f1 = (parts.extractor(image, "rgb8") for image in motorcycle[:2])
+    ours = parts.matcher(f0, f1).matches
     _, lightglue_weights = resolve_weights("disk", None, None)
     reference = kornia_matches(lightglue_weights, 128, f0, f1)
     assert len(reference) > 300
@@ -79,7 +79,7 @@ def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
 
 
 def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoint_weights, motorcycle):
-    pipeline = make_pipeline(
+    parts = make_parts(
         superpoint_model_dir,
         extractor="superpoint",
         max_keypoints=512,
@@ -87,19 +87,19 @@ def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoin
         depth_confidence=-1.0,
         width_confidence=-1.0,
     )
-    manifest = pipeline.extractor.manifest
+    manifest = parts.extractor.manifest
     extractor, _ = build_models("superpoint", manifest.max_keypoints, *superpoint_weights)
     features = []
     for image in motorcycle[:2]:
-        ours = pipeline.extractor(image, "rgb8")
+        ours = parts.extractor(image, "rgb8")
         reference = torch_features(extractor, image, manifest, 640)
         # Untrained weights leave the dense descriptors near zero before normalisation, so float32
         # rounding differences between ONNX Runtime and PyTorch grow; trained DISK holds 1e-4.
         assert_same_features(ours, reference, descriptor_atol=5e-3)
         features.append(ours)
     # Untrained LightGlue is never confident: compare the mutual nearest neighbours (threshold 0).
-    pipeline.matcher.match_threshold = 0.0
-    ours_matches = pipeline.matcher(*features).matches
+    parts.matcher.match_threshold = 0.0
+    ours_matches = parts.matcher(*features).matches
     reference_matches = kornia_matches(superpoint_weights[1], 256, *features, threshold=0.0)
     assert len(reference_matches) > 0
     assert match_agreement(ours_matches, reference_matches) >= 0.99

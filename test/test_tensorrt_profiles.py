@@ -12,23 +12,23 @@ import numpy as np
 import pytest
 
 from lightglue_ros.extractor import FeatureExtractor
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.manifest import Manifest
-from lightglue_ros.params import validate
-from lightglue_ros.pipeline import MatchingPipeline, make_matcher, make_sessions
+from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import PipelineParts, make_matcher, make_sessions
 from lightglue_ros.sessions import OrtSession, SessionChain, _provider_options, declared_inputs
 from lightglue_ros.tensorrt_profiles import default_keypoint_range, profile_for
 from lightglue_ros_tools.engine_build import example_inputs
 from lightglue_ros_tools.quality import homography_sequence
 
-from .conftest import RecordingSession
+from .conftest import RecordingSession, settings_for
 
 
 @pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir"])  # fp16: the extractor in parts
 def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
     model_dir = request.getfixturevalue(models)
-    params = validate({"model_dir": str(model_dir), "resize_long_side": 0})
-    manifest, sessions = make_sessions(params, print)
+    settings = settings_for(model_dir, resize_long_side=0)
+    manifest, sessions = make_sessions(settings, print)
     recorders = {role: RecordingSession(session) for role, session in sessions.items() if role != "extractor"}
     extractor_session = sessions["extractor"]
     if isinstance(extractor_session, SessionChain):
@@ -38,15 +38,16 @@ def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
         extractor_session = recorders["extractor"] = RecordingSession(extractor_session)
     assert set(recorders) == set(manifest.model_files())
     extractor = FeatureExtractor(extractor_session, manifest, 0, manifest.max_keypoints)
-    pipeline = MatchingPipeline(extractor, make_matcher(manifest, recorders, params), 8)
+    parts = PipelineParts(manifest, extractor, make_matcher(manifest, recorders, settings))
+    pipeline = MatchingPipeline(parts, settings)
     frames, _ = homography_sequence(motorcycle[0], 3, size=(640, 480))
-    settings = ((0.95, 0.99), (-1.0, 0.9), (-1.0, -1.0))  # adaptive defaults, heavy pruning, full depth
-    for k, (frame, (depth, width)) in enumerate(zip(frames, settings)):
-        pipeline.matcher.configure(depth, width)
-        pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
-    pipeline.matcher.configure(-1.0, 0.9)
+    confidences = ((0.95, 0.99), (-1.0, 0.9), (-1.0, -1.0))  # adaptive defaults, heavy pruning, full depth
+    for frame, (depth, width) in zip(frames, confidences):
+        pipeline.configure({"depth_confidence": depth, "width_confidence": width})
+        pipeline.process("image", Frame(frame, "rgb8"))
+    pipeline.configure({"depth_confidence": -1.0, "width_confidence": 0.9})
     left, right = (cv2.resize(image, (500, 340)) for image in motorcycle[:2])  # not a multiple of 16
-    pipeline.process_stereo((FrameKey("l", 9), left, "rgb8"), (FrameKey("r", 9), right, "rgb8"))
+    pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
 
     keypoints = default_keypoint_range(manifest.max_keypoints)
     files = manifest.model_files()
@@ -71,8 +72,7 @@ def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
 
 
 def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
-    params = validate({"model_dir": str(disk_model_dir)})
-    manifest, _ = make_sessions(params, print)
+    manifest, _ = make_sessions(settings_for(disk_model_dir), print)
     layer = disk_model_dir / manifest.adaptive.layers[0]
     profile_of = lambda inputs: profile_for("layer0", inputs, manifest, (1, 512, 1024))  # noqa: E731
     options = _provider_options("TensorrtExecutionProvider", layer, None, True, profile_of)

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from lightglue_ros.feature_cache import FrameKey
-from lightglue_ros.features import Features, Matches
+from lightglue_ros.features import Features, Frame, Matches
 from lightglue_ros.tracking import Tracker
 from lightglue_ros_tools.quality import homography_inliers, homography_sequence, stereo_quality
 
@@ -24,7 +24,7 @@ def test_tracks_follow_the_true_motion_over_30_frames(disk_model_dir, motorcycle
     pipeline = make_pipeline(disk_model_dir, resize_long_side=0, max_keypoints=512)
     positions: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # track id -> frame -> point
     for k, frame in enumerate(frames):
-        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
+        result = pipeline.process("image", Frame(frame, "rgb8")).result
         tracks = result.tracks
         assert len(np.unique(tracks.track_ids)) == len(tracks)  # one point per track in a frame
         for track_id, point in zip(tracks.track_ids, result.features.keypoints[tracks.indices]):
@@ -50,7 +50,7 @@ def test_keyframes_are_few_on_a_slow_sequence_and_matches_to_them_are_true(disk_
     )
     keyframes, keyframe = [], None
     for k, frame in enumerate(frames):
-        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8")
+        result = pipeline.process("image", Frame(frame, "rgb8")).result
         if result.temporal is not None:
             assert result.temporal.key0.seq == keyframe  # matched with the keyframe, not the previous frame
             m = result.temporal.matches.matches
@@ -67,15 +67,15 @@ def test_keyframes_are_few_on_a_slow_sequence_and_matches_to_them_are_true(disk_
 
 def test_stereo_temporal_extracts_each_image_once_and_right_points_give_true_disparity(disk_model_dir, motorcycle):
     left, right, disparity = motorcycle
-    pipeline = make_pipeline(disk_model_dir, resize_long_side=0, match_right_temporal=True)
+    pipeline = make_pipeline(disk_model_dir, mode="stereo_temporal", resize_long_side=0, match_right_temporal=True)
     shifts = [(0, 0), (2, 1), (4, 2)]  # the rig moves: both views shift by the same few pixels
     results = []
     for k, (dx, dy) in enumerate(shifts):
         views = [np.roll(image, (dy, dx), axis=(0, 1)) for image in (left, right)]
         for side, view in zip(("left", "right"), views):
-            result = pipeline.process_stereo_frame(side, FrameKey(side, k, 1000 * k), view, "rgb8", temporal=True)
+            result = pipeline.process(f"{side}/image", Frame(view, "rgb8", 1000 * k)).result
         results.append(result)
-    assert pipeline.cache.misses == 2 * len(shifts)  # N stereo pairs, 2N extractions
+    assert pipeline.stats().extractions == 2 * len(shifts)  # N stereo pairs, 2N extractions
     assert results[0].temporal is None and all(r.temporal is not None for r in results[1:])
     assert all(r.temporal_right is not None for r in results[1:])
     first = results[0]

@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 from skimage import data
 
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.model_location import resolve_model_dir
-from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.pipeline_builder import PipelineParts, build_parts
+from lightglue_ros.settings import Settings
 
 from .quality import homography_inliers, homography_sequence, match_agreement
 
@@ -48,18 +49,19 @@ def bench_pipeline(
     pipeline: MatchingPipeline, frames: list[np.ndarray], homographies: list[np.ndarray]
 ) -> tuple[dict, list[np.ndarray]]:
     """Report and the matches of each consecutive pair."""
-    for k, frame in enumerate(frames):  # one warm-up pass: ONNX Runtime arenas reach their steady size
-        pipeline.process_consecutive(FrameKey("warmup", k), frame, "rgb8")
-    pipeline.tracker.reset()
+    for frame in frames:  # one warm-up pass: ONNX Runtime arenas reach their steady size
+        pipeline.process("image", Frame(frame, "rgb8"))
+    pipeline.reset()
     extract, match, pair_matches, inliers, layers, pruned = [], [], [], [], [], []
     start = time.perf_counter()
     for k, frame in enumerate(frames):
-        result = pipeline.process_consecutive(FrameKey("cam", k), frame, "rgb8").temporal
-        extract.append(pipeline.timer.last_ms["extract"])
-        if result is not None:
+        result = pipeline.process("image", Frame(frame, "rgb8")).result.temporal
+        if result is not None:  # each frame's extraction is timed in its pair
+            stats = pipeline.stats()
+            extract.append(result.timings_ms["extract"])
             match.append(result.timings_ms["match"])
-            layers.append(pipeline.matcher.last_depth)
-            pruned.append(pipeline.matcher.last_pruned)
+            layers.append(stats.lightglue_layers_last)
+            pruned.append(stats.points_pruned_last)
             m = result.matches.matches
             truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
             points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
@@ -81,12 +83,12 @@ def bench_pipeline(
 def bench_stereo(pipeline: MatchingPipeline, pairs: int) -> dict:
     left, right, _ = data.stereo_motorcycle()
     start = time.perf_counter()
-    for k in range(pairs):
-        result = pipeline.process_stereo((FrameKey("l", k), left, "rgb8"), (FrameKey("r", k), right, "rgb8"))
+    for _ in range(pairs):
+        result = pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
     return {"stereo_pairs_per_s": pairs / (time.perf_counter() - start), "stereo_matches": len(result.matches)}
 
 
-def bench_stereo_temporal(pipeline: MatchingPipeline, pairs: int) -> dict:
+def bench_stereo_temporal(parts: PipelineParts, settings: Settings, pairs: int) -> dict:
     """A moving stereo rig: one stereo_temporal pipeline against a stereo and a consecutive pipeline side by side.
 
     The two pipelines side by side (what running a stereo node and a consecutive node on the same
@@ -94,21 +96,24 @@ def bench_stereo_temporal(pipeline: MatchingPipeline, pairs: int) -> dict:
     """
     left, right, _ = data.stereo_motorcycle()
     rig = [[np.roll(image, (k, 2 * k), axis=(0, 1)) for image in (left, right)] for k in range(pairs)]
+    pipeline = MatchingPipeline(parts, settings)  # consecutive, beside match_images for the stereo pairs
+    vo = MatchingPipeline(parts, settings.changed({"mode": "stereo_temporal"}))
 
     def timed(run) -> float:
-        pipeline.tracker.reset()
+        pipeline.reset()
+        vo.reset()
         start = time.perf_counter()
         for k, (lview, rview) in enumerate(rig):
             run(k, lview, rview)
         return time.perf_counter() - start
 
     def together(k, lview, rview) -> None:
-        pipeline.process_stereo_frame("left", FrameKey("vo_l", k, k), lview, "rgb8", temporal=True)
-        pipeline.process_stereo_frame("right", FrameKey("vo_r", k, k), rview, "rgb8", temporal=True)
+        vo.process("left/image", Frame(lview, "rgb8", k))
+        vo.process("right/image", Frame(rview, "rgb8", k))
 
     def apart(k, lview, rview) -> None:
-        pipeline.process_stereo((FrameKey("st_l", k), lview, "rgb8"), (FrameKey("st_r", k), rview, "rgb8"))
-        pipeline.process_consecutive(FrameKey("mono", k), lview, "rgb8")
+        pipeline.match_images(Frame(lview, "rgb8"), Frame(rview, "rgb8"))
+        pipeline.process("image", Frame(lview, "rgb8"))
 
     combined, separate = timed(together), timed(apart)
     return {
@@ -118,21 +123,23 @@ def bench_stereo_temporal(pipeline: MatchingPipeline, pairs: int) -> dict:
     }
 
 
-def bench_naive(pipeline: MatchingPipeline, frames: list[np.ndarray], adaptive: list[np.ndarray]) -> dict:
-    """Every pair extracts both of its frames and runs all layers, as an end-to-end pair model does.
+def bench_naive(parts: PipelineParts, frames: list[np.ndarray], adaptive: list[np.ndarray]) -> dict:
+    """Every pair extracts both of its frames and runs all layers, as an end-to-end pair model does: built from
+    the same extractor and matcher, without the pipeline's cache.
 
     Its full-depth matches are also the yardstick for the ``adaptive`` matches of the same pairs.
     """
-    matcher = pipeline.matcher
+    extractor, matcher = parts.extractor, parts.matcher
     depth_confidence, width_confidence = matcher.depth_confidence, matcher.width_confidence
     matcher.configure(-1.0, -1.0)
     try:
         match_ms, agreement = [], []
         start = time.perf_counter()
         for previous, frame, adaptive_matches in zip(frames, frames[1:], adaptive):
-            features = pipeline.extractor(previous, "rgb8"), pipeline.extractor(frame, "rgb8")
-            full = pipeline.timer.timed("match", lambda features=features: matcher(*features))
-            match_ms.append(pipeline.timer.last_ms["match"])
+            features = extractor(previous, "rgb8"), extractor(frame, "rgb8")
+            matched = time.perf_counter()
+            full = matcher(*features)
+            match_ms.append((time.perf_counter() - matched) * 1e3)
             agreement.append(match_agreement(adaptive_matches, full.matches))
         elapsed = time.perf_counter() - start
     finally:
@@ -188,7 +195,7 @@ def bench_node(
     ros = RosClient()
     overrides = {"model_dir": str(model_dir), "resize_long_side": long_side, "qos_reliability": "reliable"}
     node = NodeProcess("/bench", str(params_file), Path(tempfile.gettempdir()), **overrides)
-    pipeline.tracker.reset()
+    pipeline.reset()
     try:
         node.wait_ready()
         matches = ros.listen("/bench/lightglue/matches")
@@ -200,7 +207,7 @@ def bench_node(
             measured = k > len(frames)  # a frame of the second pass, with a previous frame to match
             if k >= len(frames):  # the bare pipeline runs the second pass only
                 start = time.perf_counter()
-                pipeline.process_consecutive(FrameKey("bare", k), frame, "rgb8")
+                pipeline.process("image", Frame(frame, "rgb8"))
                 if measured:
                     bare.append((time.perf_counter() - start) * 1e3)
             sent = time.perf_counter()
@@ -234,28 +241,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="node params file (--node)")
     args = p.parse_args(argv)
     args.model_dir = resolve_model_dir(args.model_dir, args.extractor)
-    params = validate(
-        {
-            "model_dir": str(args.model_dir),
-            "extractor": args.extractor,
-            "resize_long_side": args.resize_long_side,
-            "providers": args.providers,
-        }
+    settings = Settings.from_values(
+        model_dir=str(args.model_dir),
+        extractor=args.extractor,
+        resize_long_side=args.resize_long_side,
+        providers=args.providers,
     )
-    pipeline = MatchingPipeline.from_params(params, log=lambda m: print(m, file=sys.stderr))
+    parts = build_parts(settings, log=lambda m: print(m, file=sys.stderr))
+    pipeline = MatchingPipeline(parts, settings)
     size = (args.width, args.height)
     frames, homographies = homography_sequence(data.stereo_motorcycle()[0], args.frames, size, 1.0, 0.01, 0.0)
+    stats = pipeline.stats()
     report: dict = {
-        "config": {**{k: params[k] for k in ("extractor", "resize_long_side", "max_keypoints")},
-                   "frame_size": [args.width, args.height], "frames": args.frames, "cores": os.cpu_count()},
-        "backend": pipeline.backend,
-        "precision": pipeline.extractor.manifest.precision,
+        "config": {"extractor": settings.extractor, "resize_long_side": settings.resize_long_side,
+                   "max_keypoints": settings.max_keypoints, "frame_size": [args.width, args.height],
+                   "frames": args.frames, "cores": os.cpu_count()},
+        "backend": stats.backend,
+        "precision": stats.precision,
     }  # fmt: skip
     consecutive, pair_matches = bench_pipeline(pipeline, frames, homographies)
     report.update(consecutive)
     report.update(bench_stereo(pipeline, 3))
-    report.update(bench_stereo_temporal(pipeline, 4))
-    report.update(bench_naive(pipeline, frames, pair_matches))
+    report.update(bench_stereo_temporal(parts, settings, 4))
+    report.update(bench_naive(parts, frames, pair_matches))
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
     if args.reference_pairs:

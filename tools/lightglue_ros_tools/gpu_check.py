@@ -30,10 +30,10 @@ import numpy as np
 import onnxruntime as ort
 from skimage import data
 
-from lightglue_ros.feature_cache import FrameKey
+from lightglue_ros.features import Frame
 from lightglue_ros.manifest import TENSORRT_CACHE_DIR, Manifest
-from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
+from lightglue_ros.settings import Settings
 from lightglue_ros.tensorrt_provider import machine_identity, missing_for
 
 from . import __version__
@@ -57,8 +57,10 @@ def parity_frames() -> dict[str, list[np.ndarray]]:
 
 def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str]):
     confidence = {} if adaptive else {"depth_confidence": -1.0, "width_confidence": -1.0}
-    params = validate({"model_dir": str(model_dir), "providers": providers, "max_keypoints": keypoints, **confidence})
-    return MatchingPipeline.from_params(params, log=log.append)
+    settings = Settings.from_values(
+        model_dir=str(model_dir), providers=providers, max_keypoints=keypoints, **confidence
+    )
+    return MatchingPipeline.from_settings(settings, log=log.append)
 
 
 def matched_points(
@@ -73,14 +75,14 @@ def matched_points(
     pairs: dict[str, np.ndarray] = {}
     for name, images in frames.items():
         for k, image in enumerate(images):
-            result = pipeline.process_consecutive(FrameKey(name, k), image, "rgb8").temporal
+            result = pipeline.process("image", Frame(image, "rgb8")).result.temporal
             if result is not None:
                 m = result.matches.matches
                 pairs[f"{name}{k}"] = np.hstack(
                     [result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]]
                 )
-        pipeline.tracker.reset()
-    return pairs, pipeline.backend
+        pipeline.reset()
+    return pairs, pipeline.stats().backend
 
 
 def agreement(reference: np.ndarray, other: np.ndarray, tolerance: float = AGREE_PX) -> float:
@@ -138,23 +140,23 @@ def timings(model_dir: Path, manifest: Manifest) -> dict:
             report[str(keypoints)] = {"skipped": f"models exported with {manifest.max_keypoints} keypoints"}
             continue
         pipeline = _pipeline(model_dir, GPU_PROVIDERS, keypoints, adaptive=True, log=[])
-        for k, frame in enumerate(frames):  # warm-up: engines load, arenas grow
-            pipeline.process_consecutive(FrameKey("warmup", k), frame, "rgb8")
-        pipeline.tracker.reset()
+        for frame in frames:  # warm-up: engines load, arenas grow
+            pipeline.process("image", Frame(frame, "rgb8"))
+        pipeline.reset()
         extract, match, whole = [], [], []
-        for k, frame in enumerate(frames):
+        for frame in frames:
             start = time.perf_counter()
-            result = pipeline.process_consecutive(FrameKey("timed", k), frame, "rgb8").temporal
+            result = pipeline.process("image", Frame(frame, "rgb8")).result.temporal
             whole.append((time.perf_counter() - start) * 1e3)
-            extract.append(pipeline.timer.last_ms["extract"])
-            if result is not None:
+            if result is not None:  # each frame's extraction is timed in its pair
+                extract.append(result.timings_ms["extract"])
                 match.append(result.timings_ms["match"])
         report[str(keypoints)] = {
             "extract_ms": round(statistics.median(extract), 3),
             "match_ms": round(statistics.median(match), 3),
             "new_frame_ms": round(statistics.median(whole[1:]), 3),
             "frames": len(frames),
-            "backend": pipeline.backend,
+            "backend": pipeline.stats().backend,
         }
     return report
 

@@ -19,10 +19,10 @@ from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
 from lightglue_ros.matcher import filter_matches
-from lightglue_ros.params import validate
-from lightglue_ros.pipeline import make_matcher, make_sessions
+from lightglue_ros.pipeline_builder import make_matcher, make_sessions
 from lightglue_ros.preprocess import prepare
 from lightglue_ros.sessions import OrtSession, SessionChain
+from lightglue_ros.settings import Settings
 
 from .quality import match_agreement
 
@@ -71,8 +71,8 @@ def shared_keypoints(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
 
 def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
     left, right, _ = data.stereo_motorcycle()
-    params = validate({"model_dir": str(folder), "extractor": manifest.extractor, "match_threshold": 0.1})
-    _, sessions = make_sessions(params, print)
+    settings = Settings.from_values(model_dir=str(folder), extractor=manifest.extractor, match_threshold=0.1)
+    _, sessions = make_sessions(settings, print)
     extractors = {"extractor": sessions["extractor"]}
     if (parts := manifest.extractor_parts) is not None:  # what fp16 builds run
         extractors["extractor parts"] = SessionChain(
@@ -93,7 +93,7 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
             )
             if agreement < KEYPOINT_AGREEMENT or diff > DESCRIPTOR_TOLERANCE:
                 problems.append(f"{form} {name} features differ")
-    ort_matcher = make_matcher(manifest, sessions, params)
+    ort_matcher = make_matcher(manifest, sessions, settings)
     ref_m = torch_matches(matcher, *onnx_feats, 0.1)
     # (depth, width) = (-1, -1): the single full-depth model; (1, -1): the parts, every layer, no pruning.
     for form, depth_confidence in (("matcher", -1.0), ("adaptive parts", 1.0)):

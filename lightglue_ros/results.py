@@ -1,0 +1,71 @@
+"""What the pipeline gives: matched pairs, the result of each frame, and its statistics (numpy only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .feature_cache import FrameKey
+from .features import Features, FrameImage, Matches
+from .pairing import StampCheck
+from .tracking import FrameTracks
+
+
+@dataclass(frozen=True)
+class PairResult:
+    key0: FrameKey
+    key1: FrameKey
+    features0: Features
+    features1: Features
+    matches: Matches
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one processed frame gives (in stereo modes: one left frame with its right partner)."""
+
+    key: FrameKey
+    features: Features
+    temporal: PairResult | None = None  # reference frame (previous or keyframe) -> this frame
+    stereo: PairResult | None = None  # this left frame -> its right partner
+    temporal_right: PairResult | None = None  # previous right frame -> this right frame
+    tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
+    images: dict[FrameKey, FrameImage] = field(default_factory=dict)  # this frame (and its partner), to draw
+
+    @property
+    def pairs(self) -> list[PairResult]:
+        """The pairs matched for this frame: stereo first, then temporal."""
+        return [pair for pair in (self.stereo, self.temporal, self.temporal_right) if pair is not None]
+
+
+@dataclass(frozen=True)
+class FrameStep:
+    """One arriving frame: how its stamp relates to its stream, and the result (None while a stereo frame
+    waits for its partner)."""
+
+    stamp: StampCheck
+    result: FrameResult | None
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """One snapshot for /diagnostics, the benchmark and the bag summary."""
+
+    backend: str
+    extractor: str
+    keypoints: int  # per frame, as configured
+    exported_keypoints: int
+    precision: str
+    pairs: int
+    matches_last: int
+    matches_mean: float
+    timings_ms: dict[str, float]  # of the last pair: extract (its newest frame) and match
+    lightglue_layers_last: int
+    points_pruned_last: int
+    extractions: int
+    feature_cache_frames: int
+    feature_cache_hits: int
+    stereo_unpaired_dropped: int
+    stereo_misses_in_a_row: int  # frames since the last stereo pair that had a candidate, none within slop
+    stereo_last_offset_ns: int | None  # right minus left stamp of the nearest such candidate
+    stereo_slop_ns: int
