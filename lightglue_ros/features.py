@@ -30,9 +30,19 @@ class Matches:
     def __len__(self) -> int:
         return len(self.matches)
 
+    def select(self, keep: np.ndarray) -> Matches:
+        """The matches where ``keep`` (K,) bool is true."""
+        return Matches(self.matches[keep], self.scores[keep])
+
     @staticmethod
     def empty() -> Matches:
         return Matches(np.zeros((0, 2), np.int64), np.zeros(0, np.float32))
+
+
+def matched_points(features0: Features, features1: Features, matches: Matches) -> tuple[np.ndarray, np.ndarray]:
+    """The matched keypoints (K, 2) in frame 0 and in frame 1."""
+    m = matches.matches
+    return features0.keypoints[m[:, 0]], features1.keypoints[m[:, 1]]
 
 
 @dataclass(frozen=True)

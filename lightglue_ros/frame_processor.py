@@ -14,7 +14,7 @@ from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
 from .feature_cache import FrameKey
-from .features import Frame
+from .features import Frame, matched_points
 from .image_codec import decode_image
 from .match_codec import encode_keypoints, encode_matches, encode_tracks
 from .pairing import StampCheck
@@ -41,12 +41,18 @@ def stamp_text(nanoseconds: int) -> str:
     return f"{nanoseconds // 1_000_000_000}.{nanoseconds % 1_000_000_000:09d}"
 
 
-def pair_message(result: PairResult, own: FrameKey) -> Any:
-    """A match message; ``own`` (a frame of the pair) gives the header, the other frame's stamp rides along."""
+def pair_message(result: PairResult, own: FrameKey, with_outliers: bool) -> Any:
+    """A match message; ``own`` (a frame of the pair) gives the header, the other frame's stamp rides along.
+
+    Without ``with_outliers`` only the inliers are in it (their inlier field is 1).
+    """
     other = result.key0 if own == result.key1 else result.key1
-    m = result.matches.matches
-    points0, points1 = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
-    return encode_matches(header_of(own), header_of(other).stamp, points0, points1, m, result.matches.scores)
+    inliers = result.verification.inliers
+    keep = np.ones_like(inliers) if with_outliers else inliers
+    matches = result.matches.select(keep)
+    points0, points1 = matched_points(result.features0, result.features1, matches)
+    stamp = header_of(other).stamp
+    return encode_matches(header_of(own), stamp, points0, points1, matches.matches, matches.scores, inliers[keep])
 
 
 def output_topics(settings: Settings) -> list[str]:
@@ -109,18 +115,20 @@ class FrameProcessor:
         if result.stereo is not None:
             frames.append((result.stereo.key1, result.stereo.features1))
         messages = [(KEYPOINTS, encode_keypoints(header_of(k), f.keypoints, f.scores)) for k, f in frames]
+        outliers = self.pipeline.settings.publish_outliers
         if result.stereo is not None:  # in the left frame's header
-            messages.append((MATCHES, pair_message(result.stereo, result.key)))
+            messages.append((MATCHES, pair_message(result.stereo, result.key, outliers)))
         if result.temporal is not None:  # in the newer frame's header
             topic = MATCHES if self.pipeline.settings.mode == "consecutive" else TEMPORAL
-            messages.append((topic, pair_message(result.temporal, result.key)))
+            messages.append((topic, pair_message(result.temporal, result.key, outliers)))
         if result.temporal_right is not None:
-            messages.append((TEMPORAL_RIGHT, pair_message(result.temporal_right, result.temporal_right.key1)))
+            right = result.temporal_right
+            messages.append((TEMPORAL_RIGHT, pair_message(right, right.key1, outliers)))
         if result.tracks is not None:
             right = None
-            if result.stereo is not None:  # each tracked left point's right match, NaN without one
+            if result.stereo is not None:  # each tracked left point's right match (inliers only), NaN without one
                 right = np.full_like(result.features.keypoints, np.nan)
-                m = result.stereo.matches.matches
+                m = result.stereo.inlier_matches.matches
                 right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
             header = header_of(result.key)
             messages.append((TRACKS, encode_tracks(header, result.tracks, result.features.keypoints, right)))

@@ -20,10 +20,14 @@ WARN_COUNTERS = (
     "stereo_unpaired",
     "stereo_unpaired_dropped",
     "input_loss",
+    "low_inlier_share",
 )
 COUNTERS = ("received", "dropped_overload", "bad_frames", "errors", "stamp_not_increasing", "time_jumps")
 LOSS_WARN_SHARE = 0.05  # estimated share of frames lost on the way before /diagnostics warns
 UNPAIRED_WARN_FRAMES = 3  # stereo frames in a row with a partner candidate outside stereo_slop
+# A pair whose matches fit its geometry less than this is not one rigid scene seen twice. Clean camera pairs
+# measured here: 0.98-1.0 (README "Geometric verification").
+INLIER_WARN_SHARE = 0.5
 
 
 class Health:
@@ -35,6 +39,7 @@ class Health:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self._last_event: dict[str, tuple[float, str]] = {}  # counter -> (when, what) of its last increase
         self._unpaired_seen = 0
+        self._pairs_seen = 0
 
     def arrived(self, topic: str, stamp_ns: int) -> None:
         """A message of ``topic`` arrived: counted, and its stamp fed to the topic's rate and loss monitor."""
@@ -54,6 +59,10 @@ class Health:
             **{f"{stage}_ms": f"{ms:.1f}" for stage, ms in stats.timings_ms.items()},
             "matches_last": str(stats.matches_last),
             "matches_mean": f"{stats.matches_mean:.1f}",
+            "inlier_share_last": f"{stats.inlier_share_last:.3f}",
+            "inlier_share_mean": f"{stats.inlier_share_mean:.3f}",
+            "verification_last": stats.verification_last,
+            "unverified_pairs": str(stats.unverified_pairs),
             "lightglue_layers_last": str(stats.lightglue_layers_last),
             "points_pruned_last": str(stats.points_pruned_last),
             "received": str(self.counters["received"]),
@@ -88,6 +97,15 @@ class Health:
         if stats.stereo_unpaired_dropped > self._unpaired_seen:
             self._unpaired_seen = stats.stereo_unpaired_dropped
             self._last_event["stereo_unpaired_dropped"] = (now, "frames without a partner dropped")
+        if stats.pairs > self._pairs_seen:  # a new pair since the last status: judge its inliers
+            self._pairs_seen = stats.pairs
+            if stats.inlier_share_last < INLIER_WARN_SHARE:
+                self._last_event["low_inlier_share"] = (
+                    now,
+                    f"only {stats.inlier_share_last:.0%} of the last pair's matches fit its {stats.verification_last} "
+                    "geometry: a moving object filling the view, motion blur, or (rectified_stereo) cameras that are "
+                    "not rectified or calibrated",
+                )
         if sent and lost > LOSS_WARN_SHARE * sent:
             self._last_event["input_loss"] = (
                 now,

@@ -1,7 +1,9 @@
 """``lightglue-ros-match IMAGE0 IMAGE1``: match two image files offline with the node's pipeline.
 
 Writes an npz with ``keypoints0`` (N0, 2) and ``keypoints1`` (N1, 2) float32 in
-original pixels, ``matches`` (K, 2) int64 indices and ``scores`` (K,) float32.
+original pixels, ``matches`` (K, 2) int64 indices, ``scores`` (K,) float32 and
+``inliers`` (K,) bool (the geometric check of the ``verify`` parameter; all
+matches are written, outliers included).
 """
 
 from __future__ import annotations
@@ -53,15 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         keypoints1=f1.keypoints,
         matches=result.matches.matches,
         scores=result.matches.scores,
+        inliers=result.verification.inliers,
     )
     print(
-        f"{len(f0)} + {len(f1)} keypoints, {len(result.matches)} matches "
+        f"{len(f0)} + {len(f1)} keypoints, {len(result.matches)} matches, "
+        f"{int(result.verification.inliers.sum())} inliers ({result.verification.method}) "
         f"(extract {result.timings_ms['extract']:.0f} ms/frame, match {result.timings_ms['match']:.0f} ms) "
         f"on {pipeline.stats().backend} -> {args.output}"
     )
     if args.viz:
         rgb = [cv2.cvtColor(im, cv2.COLOR_BGR2RGB) for im in images]
-        canvas = draw_matches(rgb[0], rgb[1], f0, f1, result.matches)
+        canvas = draw_matches(rgb[0], rgb[1], result)
         cv2.imwrite(str(args.viz), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
         print(f"visualization -> {args.viz}")
     return 0

@@ -1,7 +1,10 @@
 """PointCloud2 layouts of /lightglue/matches and /lightglue/keypoints, both directions.
 
 /lightglue/matches: one point per match, fields ``x0 y0 x1 y1 score`` (FLOAT32),
-``idx0 idx1`` (UINT32) and ``sec_other nanosec_other`` (UINT32). Coordinates are
+``idx0 idx1`` (UINT32), ``sec_other nanosec_other`` (UINT32) and ``inlier`` (UINT8:
+1 where the match fits the pair's verified geometry; with publish_outliers false
+only inliers are sent; an unverified pair, too small to fit a model, has every
+match at 1). Coordinates are
 original image pixels. Frame 0 is the older frame (consecutive) or the left frame
 (stereo); frame 1 the newer or the right. ``header`` is the newer frame's
 (consecutive) or the left frame's (stereo); ``sec_other``/``nanosec_other``
@@ -31,13 +34,17 @@ from .tracking import FrameTracks
 MATCH_DTYPE = np.dtype(
     [
         ("x0", "<f4"), ("y0", "<f4"), ("x1", "<f4"), ("y1", "<f4"), ("score", "<f4"),
-        ("idx0", "<u4"), ("idx1", "<u4"), ("sec_other", "<u4"), ("nanosec_other", "<u4"),
+        ("idx0", "<u4"), ("idx1", "<u4"), ("sec_other", "<u4"), ("nanosec_other", "<u4"), ("inlier", "u1"),
     ]
 )  # fmt: skip
 KEYPOINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("score", "<f4")])
 TRACK_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("track_id", "<u4"), ("age", "<u4"), ("score", "<f4")])
 STEREO_TRACK_DTYPE = np.dtype(TRACK_DTYPE.descr + [("x_right", "<f4"), ("y_right", "<f4")])
-_POINTFIELD_TYPES = {np.dtype("<f4"): PointField.FLOAT32, np.dtype("<u4"): PointField.UINT32}
+_POINTFIELD_TYPES = {
+    np.dtype("<f4"): PointField.FLOAT32,
+    np.dtype("<u4"): PointField.UINT32,
+    np.dtype("u1"): PointField.UINT8,
+}
 
 
 def _to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
@@ -66,15 +73,22 @@ def _from_cloud(msg: PointCloud2, dtype: np.dtype) -> np.ndarray:
 
 
 def encode_matches(
-    header: Header, other_stamp: Time, points0: np.ndarray, points1: np.ndarray, matches: np.ndarray, scores: np.ndarray
+    header: Header,
+    other_stamp: Time,
+    points0: np.ndarray,
+    points1: np.ndarray,
+    matches: np.ndarray,
+    scores: np.ndarray,
+    inliers: np.ndarray,
 ) -> PointCloud2:
-    """Matched coordinates (K, 2) in both frames, indices (K, 2) and scores (K,) -> PointCloud2."""
+    """Matched coordinates (K, 2) in both frames, indices (K, 2), scores (K,) and inlier flags (K,) -> PointCloud2."""
     cloud = np.zeros(len(matches), MATCH_DTYPE)
     cloud["x0"], cloud["y0"] = points0[:, 0], points0[:, 1]
     cloud["x1"], cloud["y1"] = points1[:, 0], points1[:, 1]
     cloud["score"] = scores
     cloud["idx0"], cloud["idx1"] = matches[:, 0], matches[:, 1]
     cloud["sec_other"], cloud["nanosec_other"] = other_stamp.sec, other_stamp.nanosec
+    cloud["inlier"] = inliers
     return _to_cloud(cloud, header)
 
 

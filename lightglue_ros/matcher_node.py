@@ -24,6 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -168,8 +169,13 @@ def _startup_fault(message: str) -> int:
 
 
 def main(args: list[str] | None = None) -> int:
+    # SIGINT and SIGTERM only ask the node to stop, however often they come (a terminal and ros2 launch both
+    # send one): a handler that raised could be interrupted by the second signal halfway through shutdown.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # rcl rejects bad --ros-args (a params file that cannot be read)
         return _startup_fault(f"cannot start: {exc}")
     try:
@@ -180,13 +186,10 @@ def main(args: list[str] | None = None) -> int:
     executor = rclpy.executors.SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while rclpy.ok() and node.exit_code is None:
+        while rclpy.ok() and node.exit_code is None and not stop.is_set():
             executor.spin_once(timeout_sec=0.2)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+    except rclpy.executors.ExternalShutdownException:
         pass
-    # Shutting down: a second Ctrl-C (a terminal and ros2 launch both send one) must not break it off.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     idle = node.stop_worker(SHUTDOWN_WAIT_S)
     code = node.exit_code or 0
     node.destroy_node()

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .preprocess import SIXTEEN_BIT_DEPTHS
 from .sessions import PROVIDER_ALIASES
 from .tracking import REFERENCES
+from .verification import METHODS as VERIFY_METHODS
 
 NODE_NAME = "lightglue_matcher"
 MODES = ("consecutive", "stereo", "stereo_temporal")
@@ -97,6 +98,29 @@ PARAMS: tuple[ParamSpec, ...] = (
         "adaptive width: drop points whose matchability is below 1 - this between layers (<= 0: keep all)",
         minimum=-1.0,
         maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "verify",
+        "auto",
+        "geometric check of every pair (OpenCV MAGSAC++): fundamental, homography, rectified_stereo "
+        "(|y0 - y1| and negative disparity within verify_threshold_px), none; auto = rectified_stereo for "
+        "left/right pairs, fundamental for pairs over time",
+        choices=VERIFY_METHODS,
+        read_only=False,
+    ),
+    ParamSpec(
+        "verify_threshold_px",
+        2.0,
+        "a match is an inlier within this many pixels of the verified model",
+        minimum=0.1,
+        maximum=50.0,
+        read_only=False,
+    ),
+    ParamSpec(
+        "publish_outliers",
+        False,
+        "false: match messages carry the inliers only; true: every match, flagged in the inlier field",
         read_only=False,
     ),
     ParamSpec(

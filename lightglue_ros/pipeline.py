@@ -20,12 +20,13 @@ import numpy as np
 
 from .errors import InputError
 from .feature_cache import FeatureCache, FrameKey
-from .features import Features, Frame, FrameImage
+from .features import Features, Frame, FrameImage, matched_points
 from .pairing import StampCheck, StereoPairer, StreamClock
 from .pipeline_builder import PipelineParts, build_parts
 from .results import FrameResult, FrameStep, PairResult, PipelineStats
 from .settings import Settings
 from .tracking import Tracker
+from .verification import resolve_method, verify
 
 STREAMS = {"consecutive": ("image",), "stereo": ("left/image", "right/image")}
 STREAMS["stereo_temporal"] = STREAMS["stereo"]
@@ -48,6 +49,9 @@ class MatchingPipeline:
         self._last_ms: dict[str, float] = {}
         self._pairs = 0
         self._recent_matches: deque[int] = deque(maxlen=RECENT_PAIRS)
+        self._recent_inlier_shares: deque[float] = deque(maxlen=RECENT_PAIRS)
+        self._last_verification = ""
+        self._unverified = 0
         self._last_pair_ms: dict[str, float] = {}
         self.settings = settings
         self._apply(settings)
@@ -78,7 +82,7 @@ class MatchingPipeline:
         """Two images outside any stream (the CLI, the benchmark): each extracted, then matched."""
         keys = [self._clock.admit(f"image{i}", f.stamp_ns, f.frame_id).key for i, f in enumerate((frame0, frame1))]
         (features0, _), (features1, _) = self._features(keys[0], frame0), self._features(keys[1], frame1)
-        pair = self._match(keys[0], features0, keys[1], features1)
+        pair = self._match(keys[0], features0, keys[1], features1, stereo=False)
         self._release()
         return pair
 
@@ -111,6 +115,10 @@ class MatchingPipeline:
             matches_last=self._recent_matches[-1] if self._recent_matches else 0,
             matches_mean=float(np.mean(self._recent_matches)) if self._recent_matches else 0.0,
             timings_ms=dict(self._last_pair_ms),
+            inlier_share_last=self._recent_inlier_shares[-1] if self._recent_inlier_shares else 1.0,
+            inlier_share_mean=float(np.mean(self._recent_inlier_shares)) if self._recent_inlier_shares else 1.0,
+            verification_last=self._last_verification,
+            unverified_pairs=self._unverified,
             lightglue_layers_last=self._matcher.last_depth,
             points_pruned_last=self._matcher.last_pruned,
             extractions=self._cache.misses,
@@ -149,11 +157,20 @@ class MatchingPipeline:
         )
         return features, FrameImage(frame.image, frame.encoding, white)
 
-    def _match(self, key0: FrameKey, features0: Features, key1: FrameKey, features1: Features) -> PairResult:
+    def _match(
+        self, key0: FrameKey, features0: Features, key1: FrameKey, features1: Features, stereo: bool
+    ) -> PairResult:
+        """Match two frames and verify the matches: ``stereo`` pairs are left/right, the others over time."""
         matches = self._timed("match", lambda: self._matcher(features0, features1))
-        pair = PairResult(key0, key1, features0, features1, matches, dict(self._last_ms))
+        points = matched_points(features0, features1, matches)
+        method = resolve_method(self.settings.verify, stereo)
+        verification = self._timed("verify", lambda: verify(*points, method, self.settings.verify_threshold_px))
+        pair = PairResult(key0, key1, features0, features1, matches, verification, dict(self._last_ms))
         self._pairs += 1
         self._recent_matches.append(len(matches))
+        self._recent_inlier_shares.append(verification.inlier_share)
+        self._last_verification = verification.method
+        self._unverified += not verification.verified
         self._last_pair_ms = pair.timings_ms
         return pair
 
@@ -174,7 +191,7 @@ class MatchingPipeline:
                 f"right is {right.image.shape[1]}x{right.image.shape[0]}"
             )
         (lfeatures, limage), (rfeatures, rimage) = self._features(lkey, left), self._features(rkey, right)
-        stereo = self._match(lkey, lfeatures, rkey, rfeatures)
+        stereo = self._match(lkey, lfeatures, rkey, rfeatures, stereo=True)
         images = {lkey: limage, rkey: rimage}
         if self.settings.mode == "stereo":
             return FrameResult(lkey, lfeatures, stereo=stereo, images=images)
@@ -182,7 +199,7 @@ class MatchingPipeline:
         if self.settings.match_right_temporal:
             if self._previous_right is not None:
                 previous = self._previous_right
-                temporal_right = self._match(previous, self._cache.get(previous), rkey, rfeatures)
+                temporal_right = self._match(previous, self._cache.get(previous), rkey, rfeatures, stereo=False)
             self._previous_right = rkey
         return self._advance(lkey, lfeatures, stereo, temporal_right, images)
 
@@ -196,8 +213,10 @@ class MatchingPipeline:
     ) -> FrameResult:
         """Match a new frame with the tracker's reference frame and extend the tracks."""
         reference = self._tracker.reference_key
-        temporal = None if reference is None else self._match(reference, self._cache.get(reference), key, features)
-        tracks = self._tracker.update(key, features, None if temporal is None else temporal.matches)
+        temporal = None
+        if reference is not None:
+            temporal = self._match(reference, self._cache.get(reference), key, features, stereo=False)
+        tracks = self._tracker.update(key, features, None if temporal is None else temporal.inlier_matches)
         return FrameResult(key, features, temporal, stereo, temporal_right, tracks, images or {})
 
     def _release(self) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .feature_cache import FrameKey
-from .features import Features, FrameImage, Matches
+from .features import Features, FrameImage, Matches, matched_points
 from .pairing import StampCheck
 from .tracking import FrameTracks
+from .verification import Verification
 
 
 @dataclass(frozen=True)
@@ -16,8 +19,17 @@ class PairResult:
     key1: FrameKey
     features0: Features
     features1: Features
-    matches: Matches
+    matches: Matches  # all of LightGlue's matches, inliers and outliers
+    verification: Verification  # which of them fit the pair's geometry
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def inlier_matches(self) -> Matches:
+        return self.matches.select(self.verification.inliers)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """All matched keypoints (K, 2) in frame 0 and in frame 1."""
+        return matched_points(self.features0, self.features1, self.matches)
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,11 @@ class PipelineStats:
     pairs: int
     matches_last: int
     matches_mean: float
-    timings_ms: dict[str, float]  # of the last pair: extract (its newest frame) and match
+    timings_ms: dict[str, float]  # of the last pair: extract (its newest frame), match and verify
+    inlier_share_last: float
+    inlier_share_mean: float  # over the recent pairs
+    verification_last: str  # the check the last pair passed: fundamental, ..., or unverified
+    unverified_pairs: int  # too few matches or a degenerate fit: published with every match an inlier
     lightglue_layers_last: int
     points_pruned_last: int
     extractions: int

@@ -30,6 +30,9 @@ class Settings:
     match_threshold: float
     depth_confidence: float
     width_confidence: float
+    verify: str
+    verify_threshold_px: float
+    publish_outliers: bool
     stereo_slop: float
     time_jump_tolerance: float
     fatal_error_count: int

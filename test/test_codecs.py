@@ -21,17 +21,20 @@ def test_matches_round_trip():
     p0, p1 = rng.uniform(0, 640, (50, 2)).astype(np.float32), rng.uniform(0, 640, (50, 2)).astype(np.float32)
     idx = rng.integers(0, 1024, (50, 2))
     scores = rng.uniform(0.1, 1, 50).astype(np.float32)
-    msg = encode_matches(header, Time(sec=11, nanosec=99), p0, p1, idx, scores)
+    inliers = rng.uniform(0, 1, 50) > 0.2
+    msg = encode_matches(header, Time(sec=11, nanosec=99), p0, p1, idx, scores, inliers)
     assert [f.name for f in msg.fields][:5] == ["x0", "y0", "x1", "y1", "score"]
     assert {f.datatype for f in msg.fields[:5]} == {PointField.FLOAT32}
-    assert msg.point_step == 36 and msg.width == 50 and msg.header.frame_id == "cam"
+    assert (msg.fields[-1].name, msg.fields[-1].datatype, msg.fields[-1].offset) == ("inlier", PointField.UINT8, 36)
+    assert msg.point_step == 37 and msg.width == 50 and msg.header.frame_id == "cam"
     cloud = decode_matches(msg)
     np.testing.assert_array_equal(np.c_[cloud["x0"], cloud["y0"]], p0)
     np.testing.assert_array_equal(np.c_[cloud["x1"], cloud["y1"]], p1)
     np.testing.assert_array_equal(np.c_[cloud["idx0"], cloud["idx1"]], idx)
     np.testing.assert_array_equal(cloud["score"], scores)
     assert set(cloud["sec_other"]) == {11} and set(cloud["nanosec_other"]) == {99}
-    empty = decode_matches(encode_matches(header, Time(), p0[:0], p1[:0], idx[:0], scores[:0]))
+    np.testing.assert_array_equal(cloud["inlier"], inliers.astype(np.uint8))
+    empty = decode_matches(encode_matches(header, Time(), p0[:0], p1[:0], idx[:0], scores[:0], inliers[:0]))
     assert len(empty) == 0
 
 

@@ -42,15 +42,6 @@ def _last_status(ros, name: str) -> dict[str, str]:
     return reports[-1] if reports else {}
 
 
-def _status_level(ros, name: str) -> tuple[int, str] | None:
-    for array in reversed(ros.received["/diagnostics"]):
-        for status in array.status:
-            if status.name.startswith(name + ":"):
-                level = status.level
-                return (level[0] if isinstance(level, bytes) else int(level)), status.message
-    return None
-
-
 def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start_node, motorcycle):
     node = start_node("/stamps", resize_long_side=0, qos_reliability="reliable")
     frames, homographies = homography_sequence(motorcycle[0], 7, size=(320, 240))
@@ -78,7 +69,7 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     assert ros.spin_until(lambda: _last_status(ros, name).get("pairs") == "5", 5)
     status = _last_status(ros, name)
     assert (status["stamp_not_increasing"], status["time_jumps"], status["errors"]) == ("4", "1", "0")
-    level, message = _status_level(ros, name)
+    level, message = ros.status_of(name)
     assert level == 1 and "stamp_not_increasing" in message and "time_jumps" in message  # WARN, causes named
     log = node.log()
     assert "time jumped back by 100.000 s on /stamps/image: state reset" in log
@@ -109,7 +100,7 @@ def test_tiny_frames_strips_and_an_injected_failure_are_followed_by_correct_matc
     name = "/faulty/lightglue_matcher"
     assert ros.spin_until(lambda: _last_status(ros, name).get("errors") == "1", 30), node.log()
     assert _last_status(ros, name)["bad_frames"] == "3"
-    level, message = _status_level(ros, name)
+    level, message = ros.status_of(name)
     assert level == 2 and "injected fault" in message  # ERROR while the failure is recent
     for k, sec in ((1, 667), (2, 668), (3, 669)):  # the worker is alive: good frames are matched with the last good one
         publish_and_wait(ros, pub, _frame(frames[k], sec), keypoints)
@@ -163,11 +154,11 @@ def test_stereo_that_never_pairs_warns_and_a_shared_frame_id_still_gives_true_di
     name = "/pairing/lightglue_matcher"
 
     def warned() -> bool:
-        status = _status_level(ros, name)
+        status = ros.status_of(name)
         return status is not None and status[0] == 1 and "stereo_slop" in status[1]
 
-    assert ros.spin_until(warned, 20), (_status_level(ros, name), _last_status(ros, name).get("dropped_overload"))
-    assert "right stamps are +50.0 ms from left, stereo_slop is 5.0 ms" in _status_level(ros, name)[1]
+    assert ros.spin_until(warned, 20), (ros.status_of(name), _last_status(ros, name).get("dropped_overload"))
+    assert "right stamps are +50.0 ms from left, stereo_slop is 5.0 ms" in ros.status_of(name)[1]
     assert not matches
 
     # One driver, one frame_id for both cameras: left must still be matched with right, not with itself.
@@ -228,14 +219,16 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
             process.kill()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# Twice: a terminal's Ctrl-C reaches ros2 launch and the node, and launch sends its own SIGINT on top.
+@pytest.mark.parametrize(("signum", "times"), [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 2)])
 def test_signal_while_a_frame_is_processed_exits_0_quickly_without_traceback(
     ros,
     start_node,
     motorcycle,
     signum,
+    times,
 ):
-    namespace = f"/sig{int(signum)}"
+    namespace = f"/sig{int(signum)}x{times}"
     node = start_node(namespace, resize_long_side=1024, qos_reliability="reliable", qos_depth=5)
     keypoints = ros.listen(f"{namespace}/lightglue/keypoints")
     pub = ros.publisher(f"{namespace}/image")
@@ -244,7 +237,9 @@ def test_signal_while_a_frame_is_processed_exits_0_quickly_without_traceback(
         pub.publish(_frame(motorcycle[k % 2], 1 + k))
     assert ros.spin_until(lambda: len(keypoints) >= 1, 30)  # the worker is into its next frames
     sent = time.monotonic()
-    node.process.send_signal(signum)
+    for _ in range(times):
+        node.process.send_signal(signum)
+        time.sleep(0)
     code = node.process.wait(10)
     elapsed = time.monotonic() - sent
     log = node.log()

@@ -105,7 +105,8 @@ def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle):
     argv = [*map(str, paths), "--model-dir", str(disk_model_dir), "--output", str(out), "--viz", str(viz)]
     assert match_cli.main([*argv, "--params", "config/matcher.yaml"]) == 0
     result = np.load(out)
-    assert set(result.files) == {"keypoints0", "keypoints1", "matches", "scores"}
+    assert set(result.files) == {"keypoints0", "keypoints1", "matches", "scores", "inliers"}
+    assert result["inliers"].dtype == bool and 0.97 < result["inliers"].mean() < 1  # LightGlue's few outliers
     assert result["keypoints0"].dtype == np.float32 and result["keypoints0"].shape[1] == 2
     assert result["matches"].dtype == np.int64 and len(result["matches"]) > 300
     assert result["scores"].dtype == np.float32 and np.all(result["scores"] > 0.1)

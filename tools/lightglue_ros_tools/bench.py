@@ -52,7 +52,7 @@ def bench_pipeline(
     for frame in frames:  # one warm-up pass: ONNX Runtime arenas reach their steady size
         pipeline.process("image", Frame(frame, "rgb8"))
     pipeline.reset()
-    extract, match, pair_matches, inliers, layers, pruned = [], [], [], [], [], []
+    extract, match, verify, pair_matches, inliers, verified_inliers, layers, pruned = [], [], [], [], [], [], [], []
     start = time.perf_counter()
     for k, frame in enumerate(frames):
         result = pipeline.process("image", Frame(frame, "rgb8")).result.temporal
@@ -60,13 +60,14 @@ def bench_pipeline(
             stats = pipeline.stats()
             extract.append(result.timings_ms["extract"])
             match.append(result.timings_ms["match"])
+            verify.append(result.timings_ms["verify"])
             layers.append(stats.lightglue_layers_last)
             pruned.append(stats.points_pruned_last)
-            m = result.matches.matches
             truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
-            points = result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]
-            pair_matches.append(m)
+            points, flagged = result.points(), result.verification.inliers
+            pair_matches.append(result.matches.matches)
             inliers.append(homography_inliers(*points, truth, 3))
+            verified_inliers.append(homography_inliers(points[0][flagged], points[1][flagged], truth, 3))
     elapsed = time.perf_counter() - start
     report = {
         "extractor_ms_per_frame": float(np.mean(extract)),
@@ -74,6 +75,8 @@ def bench_pipeline(
         "consecutive_fps": len(frames) / elapsed,
         "matches_per_pair": float(np.mean([len(m) for m in pair_matches])),
         "inliers_3px": float(np.mean(inliers)),
+        "verify_ms_per_pair": float(np.mean(verify)),
+        "verified_inliers_3px": float(np.mean(verified_inliers)),
         "lightglue_layers_mean": float(np.mean(layers)),
         "points_pruned_mean": float(np.mean(pruned)),
     }

@@ -144,6 +144,15 @@ class RosClient:
             if status.name.startswith(node_name + ":")
         ]
 
+    def status_of(self, node_name: str) -> tuple[int, str] | None:
+        """Level (0 OK, 1 WARN, 2 ERROR) and message of the newest /diagnostics status of ``node_name``."""
+        for array in reversed(self.received["/diagnostics"]):
+            for status in array.status:
+                if status.name.startswith(node_name + ":"):
+                    level = status.level
+                    return (level[0] if isinstance(level, bytes) else int(level)), status.message
+        return None
+
     def close(self) -> None:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
