@@ -23,7 +23,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tqdm import tqdm
 
 from .errors import InputError, LightGlueRosError
@@ -33,6 +33,7 @@ from .settings import Settings, load_settings
 from .visualize import MatchImage
 
 IMAGE_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": CompressedImage}
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 CLOUD, OUTPUT_TYPES = "sensor_msgs/msg/PointCloud2", {KEYFRAMES: "std_msgs/msg/Header"}
 EXIT_BAD_USAGE = 2
 
@@ -99,12 +100,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     storage = StoragePlugin.MCAP if args.storage == "mcap" else StoragePlugin.SQLITE3
     match_image, video = MatchImage(), None
     start = time.perf_counter()
+    # Each camera's calibration, where the bag has it, beside its image topic as image_transport names it.
+    info_topics = {topic.rsplit("/", 1)[0] + "/camera_info": stream for topic, stream in inputs.items()}
+    camera_infos: dict[str, CameraInfo] = {}  # stream -> the newest recorded
     with AnyReader([args.input], default_typestore=typestore) as reader:
         connections = [c for c in reader.connections if c.topic in inputs]
         missing = sorted(set(inputs) - {c.topic for c in connections})
         if missing:
             topics = sorted({c.topic for c in reader.connections})
             raise LightGlueRosError(f"{args.input} has no topic {missing}; it has {topics}")
+        calibrations = [c for c in reader.connections if c.topic in info_topics and c.msgtype == CAMERA_INFO]
         for connection in connections:
             if connection.msgtype not in IMAGE_TYPES:
                 expected = list(IMAGE_TYPES)
@@ -116,12 +121,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             total = sum(c.msgcount for c in connections)
             for connection, timestamp, raw in tqdm(
-                reader.messages(connections=connections), total=total, unit="frame", file=sys.stderr
+                reader.messages(connections=connections + calibrations), total=total, unit="frame", file=sys.stderr
             ):
+                if connection.msgtype == CAMERA_INFO:
+                    camera_infos[info_topics[connection.topic]] = deserialize_message(bytes(raw), CameraInfo)
+                    continue
                 summary.counts["frames"] += 1
                 msg = deserialize_message(bytes(raw), IMAGE_TYPES[connection.msgtype])
+                stream = inputs[connection.topic]
                 try:
-                    processed = processor.process(inputs[connection.topic], connection.topic, msg)
+                    processed = processor.process(stream, connection.topic, msg, camera_infos.get(stream))
                 except InputError as exc:
                     summary.counts["bad_frames"] += 1
                     log(f"{connection.topic}: frame at {timestamp} ns skipped: {exc}")

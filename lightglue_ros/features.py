@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .calibration import CameraModel
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,14 @@ def matched_points(features0: Features, features1: Features, matches: Matches) -
 
 @dataclass(frozen=True)
 class Frame:
-    """One camera image as it arrived: its pixels in their encoding, and its header's stamp and frame id."""
+    """One camera image as it arrived: its pixels in their encoding, its header's stamp and frame id, and the
+    camera's calibration where one is known (tracks then carry normalized coordinates)."""
 
     image: np.ndarray
     encoding: str
     stamp_ns: int = 0
     frame_id: str = ""
+    camera: CameraModel | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
+from .calibration import CameraModel
 from .feature_cache import FrameKey
 from .features import Frame, matched_points
 from .image_codec import decode_image
@@ -83,10 +84,16 @@ class FrameProcessor:
         self.pipeline = pipeline
         self._stamp_warned: set[str] = set()
 
-    def process(self, stream: str, name: str, msg: Any) -> Processed:
-        """Frame ``msg`` of input ``stream`` (topic ``name``); raises InputError for a frame it cannot use."""
+    def process(self, stream: str, name: str, msg: Any, camera_info: Any = None) -> Processed:
+        """Frame ``msg`` of input ``stream`` (topic ``name``) with its camera's latest CameraInfo, if any;
+        raises InputError for a frame it cannot use."""
         image, encoding = decode_image(msg)
-        step = self.pipeline.process(stream, Frame(image, encoding, stamp_ns(msg.header.stamp), msg.header.frame_id))
+        camera = None
+        if camera_info is not None:
+            info = camera_info
+            camera = CameraModel.from_camera_info(info.k, info.d, info.distortion_model, info.width, info.height)
+        frame = Frame(image, encoding, stamp_ns(msg.header.stamp), msg.header.frame_id, camera)
+        step = self.pipeline.process(stream, frame)
         events, warnings = self._stamp_events(step.stamp, name)
         messages = [] if step.result is None else self._messages(step.result)
         return Processed(step.stamp.key, step.result, messages, events, warnings)
@@ -131,7 +138,10 @@ class FrameProcessor:
                 m = result.stereo.inlier_matches.matches
                 right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
             header = header_of(result.key)
-            messages.append((TRACKS, encode_tracks(header, result.tracks, result.features.keypoints, right)))
+            tracks = encode_tracks(
+                header, result.tracks, result.features.keypoints, result.track_normalized, result.track_velocity, right
+            )
+            messages.append((TRACKS, tracks))
             if result.tracks.is_keyframe and self.pipeline.settings.reference_frame == "keyframe":
                 messages.append((KEYFRAMES, header))
         return messages

@@ -18,8 +18,11 @@ mode (its /lightglue/keypoints message carries it with that stamp).
 /lightglue/tracks: one point per tracked keypoint of a processed frame (the left
 one in stereo_temporal mode), header = that frame's: ``x y`` (FLOAT32, original
 pixels), ``track_id age`` (UINT32), ``score`` (FLOAT32, match probability with the
-reference frame, 0 where the track starts), and in stereo_temporal mode
-``x_right y_right`` (FLOAT32, NaN without a right match).
+reference frame, 0 where the track starts), ``x_norm y_norm`` (FLOAT32, undistorted
+normalized image coordinates from the camera's camera_info) and ``vx_norm vy_norm``
+(FLOAT32, their change per second against the reference frame, 0 where the track
+starts), all four NaN while no camera_info has arrived; and in stereo_temporal mode
+``x_right y_right`` (FLOAT32, NaN without a right inlier match).
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ MATCH_DTYPE = np.dtype(
     ]
 )  # fmt: skip
 KEYPOINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("score", "<f4")])
-TRACK_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("track_id", "<u4"), ("age", "<u4"), ("score", "<f4")])
+TRACK_DTYPE = np.dtype(
+    [
+        ("x", "<f4"), ("y", "<f4"), ("track_id", "<u4"), ("age", "<u4"), ("score", "<f4"),
+        ("x_norm", "<f4"), ("y_norm", "<f4"), ("vx_norm", "<f4"), ("vy_norm", "<f4"),
+    ]
+)  # fmt: skip
 STEREO_TRACK_DTYPE = np.dtype(TRACK_DTYPE.descr + [("x_right", "<f4"), ("y_right", "<f4")])
 _POINTFIELD_TYPES = {
     np.dtype("<f4"): PointField.FLOAT32,
@@ -108,12 +116,20 @@ def decode_keypoints(msg: PointCloud2) -> np.ndarray:
 
 
 def encode_tracks(
-    header: Header, tracks: FrameTracks, keypoints: np.ndarray, right_points: np.ndarray | None = None
+    header: Header,
+    tracks: FrameTracks,
+    keypoints: np.ndarray,
+    normalized: np.ndarray,
+    velocity: np.ndarray,
+    right_points: np.ndarray | None = None,
 ) -> PointCloud2:
-    """A frame's tracks; ``keypoints`` are the frame's (N, 2), ``right_points`` (N, 2) its right matches or NaN."""
+    """A frame's tracks; ``keypoints`` are the frame's (N, 2), ``normalized`` and ``velocity`` (T, 2) the tracks'
+    calibrated coordinates and their velocity, ``right_points`` (N, 2) the keypoints' right matches or NaN."""
     cloud = np.zeros(len(tracks), TRACK_DTYPE if right_points is None else STEREO_TRACK_DTYPE)
     cloud["x"], cloud["y"] = keypoints[tracks.indices, 0], keypoints[tracks.indices, 1]
     cloud["track_id"], cloud["age"], cloud["score"] = tracks.track_ids, tracks.ages, tracks.scores
+    cloud["x_norm"], cloud["y_norm"] = normalized[:, 0], normalized[:, 1]
+    cloud["vx_norm"], cloud["vy_norm"] = velocity[:, 0], velocity[:, 1]
     if right_points is not None:
         cloud["x_right"], cloud["y_right"] = right_points[tracks.indices, 0], right_points[tracks.indices, 1]
     return _to_cloud(cloud, header)

@@ -25,7 +25,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
 from .errors import ConfigError, InputError, LightGlueRosError
@@ -62,21 +62,28 @@ class MatcherNode(Node):
         self.image_pub, self.match_image = self.create_publisher(Image, MATCHES_IMAGE, 1), MatchImage()
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._pending: dict[str, Any] = {}
+        self._uncalibrated_warned: set[str] = set()
 
         msg_type = CompressedImage if settings.input_type == "compressed" else Image
         suffix = "/compressed" if msg_type is CompressedImage else ""
-        # The base name is remapped, then /compressed appended, as image_transport names its topics.
-        self.topics = {stream: self.resolve_topic_name(stream) + suffix for stream in self.pipeline.streams}
+        # The base name is remapped, then /compressed appended, as image_transport names its topics; the
+        # calibration is its sibling camera_info.
+        bases = {stream: self.resolve_topic_name(stream) for stream in self.pipeline.streams}
+        self.topics = {stream: base + suffix for stream, base in bases.items()}
+        self.info_topics = {stream: base.rsplit("/", 1)[0] + "/camera_info" for stream, base in bases.items()}
+        self.camera_infos: dict[str, CameraInfo] = {}  # the newest of each input's camera
         self.health = Health(list(self.topics.values()))
+        qos = subscription_qos(settings)
         for stream, name in self.topics.items():
+            self.create_subscription(msg_type, name, lambda msg, s=stream: self._on_image(s, msg), qos)
             self.create_subscription(
-                msg_type, name, lambda msg, s=stream: self._on_image(s, msg), subscription_qos(settings)
+                CameraInfo, self.info_topics[stream], lambda msg, s=stream: self.camera_infos.update({s: msg}), qos
             )
         self.create_timer(1.0, self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="lightglue_worker", daemon=True)
         self._worker.start()
         outputs = [self.resolve_topic_name(t) for t in [*self.publishers_by_topic, MATCHES_IMAGE]]
-        inputs = list(self.topics.values())
+        inputs = [*self.topics.values(), *self.info_topics.values()]
         stats = self.pipeline.stats()
         self.get_logger().info(startup_summary(settings, stats, msg_type.__name__, inputs, outputs))
 
@@ -130,7 +137,14 @@ class MatcherNode(Node):
             self._running = False
 
     def _process(self, stream: str, msg: Any) -> None:
-        processed = self.processor.process(stream, self.topics[stream], msg)
+        camera_info = self.camera_infos.get(stream)
+        if camera_info is None and stream not in self._uncalibrated_warned:
+            self._uncalibrated_warned.add(stream)
+            self.get_logger().warning(
+                f"no camera_info on {self.info_topics[stream]} yet: tracks carry NaN x_norm y_norm vx_norm vy_norm "
+                "until it arrives (said once per input)"
+            )
+        processed = self.processor.process(stream, self.topics[stream], msg, camera_info)
         for counter, what in processed.events:
             self.health.count(counter, what)
         for line in processed.warnings:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import NormalizedTracks
 from .errors import InputError
 from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Frame, FrameImage, matched_points
@@ -46,6 +47,7 @@ class MatchingPipeline:
         self._clock = StreamClock(0)
         self._stereo: StereoPairer[Frame] = StereoPairer(0)
         self._previous_right: FrameKey | None = None
+        self._normalized_tracks = NormalizedTracks()
         self._last_ms: dict[str, float] = {}
         self._pairs = 0
         self._recent_matches: deque[int] = deque(maxlen=RECENT_PAIRS)
@@ -69,10 +71,12 @@ class MatchingPipeline:
         """A new frame of ``stream``: extracted, matched with what the mode pairs it with, tracked."""
         if stream not in self.streams:
             raise ValueError(f"mode {self.settings.mode} takes streams {self.streams}, not {stream!r}")
+        if frame.camera is not None:
+            frame.camera.check((frame.image.shape[1], frame.image.shape[0]))
         stamp = self._admit(stream, frame)
         if self.settings.mode == "consecutive":
             features, image = self._features(stamp.key, frame)
-            result = self._advance(stamp.key, features, images={stamp.key: image})
+            result = self._advance(stamp.key, features, frame, images={stamp.key: image})
         else:
             result = self._stereo_frame(stream.split("/")[0], stamp.key, frame)
         self._release()
@@ -134,6 +138,7 @@ class MatchingPipeline:
         """Start a new sequence: no frame before this is paired, tracked or kept (also after a time jump)."""
         self._cache.clear()
         self._tracker.reset()
+        self._normalized_tracks.reset()
         self._stereo.reset()
         self._previous_right = None
 
@@ -201,12 +206,13 @@ class MatchingPipeline:
                 previous = self._previous_right
                 temporal_right = self._match(previous, self._cache.get(previous), rkey, rfeatures, stereo=False)
             self._previous_right = rkey
-        return self._advance(lkey, lfeatures, stereo, temporal_right, images)
+        return self._advance(lkey, lfeatures, left, stereo, temporal_right, images)
 
     def _advance(
         self,
         key: FrameKey,
         features: Features,
+        frame: Frame,
         stereo: PairResult | None = None,
         temporal_right: PairResult | None = None,
         images: dict[FrameKey, FrameImage] | None = None,
@@ -217,7 +223,8 @@ class MatchingPipeline:
         if reference is not None:
             temporal = self._match(reference, self._cache.get(reference), key, features, stereo=False)
         tracks = self._tracker.update(key, features, None if temporal is None else temporal.inlier_matches)
-        return FrameResult(key, features, temporal, stereo, temporal_right, tracks, images or {})
+        normalized, velocity = self._normalized_tracks.update(tracks, features.keypoints, frame.camera, key.stamp_ns)
+        return FrameResult(key, features, temporal, stereo, temporal_right, tracks, normalized, velocity, images or {})
 
     def _release(self) -> None:
         """After a step: keep the features of the frames a later pair reads (reference, previous right) only."""

@@ -42,6 +42,8 @@ class FrameResult:
     stereo: PairResult | None = None  # this left frame -> its right partner
     temporal_right: PairResult | None = None  # previous right frame -> this right frame
     tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
+    track_normalized: np.ndarray | None = None  # (T, 2) undistorted normalized coordinates of the tracks, or NaN
+    track_velocity: np.ndarray | None = None  # (T, 2) their change per second against the reference frame
     images: dict[FrameKey, FrameImage] = field(default_factory=dict)  # this frame (and its partner), to draw
 
     @property

@@ -13,7 +13,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import CompressedImage, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, PointCloud2
 
 from lightglue_ros import bag_tool
 from lightglue_ros.features import Frame
@@ -23,6 +23,7 @@ from lightglue_ros_tools.quality import homography_inliers, homography_sequence
 from lightglue_ros_tools.ros_harness import image_msg
 
 from .conftest import PARAMS_FILE, make_pipeline
+from .test_calibration import CAMERAS, SIZE, render, undistort_truth
 
 TYPESTORE = get_typestore(Stores.LATEST)
 START_NS = 1_700_000_000_000_000_000
@@ -93,7 +94,7 @@ def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_mode
         )
         if result.temporal is not None:
             cloud = decode_matches(out["/lightglue/matches"][n - 1][1])
-            np.testing.assert_array_equal(np.c_[cloud["idx0"], cloud["idx1"]], result.temporal.matches.matches)
+            np.testing.assert_array_equal(np.c_[cloud["idx0"], cloud["idx1"]], result.temporal.inlier_matches.matches)
             truth = homographies[k] @ np.linalg.inv(homographies[good[n - 1]])
             assert homography_inliers(np.c_[cloud["x0"], cloud["y0"]], np.c_[cloud["x1"], cloud["y1"]], truth, 3) > 0.95
         tracks = decode_tracks(out["/lightglue/tracks"][n][1])
@@ -133,3 +134,30 @@ def test_bag_tool_says_what_is_wrong_with_its_arguments(tmp_path, disk_model_dir
     assert "has no topic ['/nothing']; it has ['/cam/image']" in capsys.readouterr().err
     assert bag_tool.main([*base, "--left", "/cam/image", "--right", "/cam/image"]) == 2
     assert "mode consecutive takes --topic" in capsys.readouterr().err
+
+
+def test_a_bag_with_camera_info_gives_calibrated_tracks(tmp_path, disk_model_dir):
+    """The camera_info recorded beside the image topic is used as the node uses the live one."""
+    u, v = np.meshgrid(np.arange(SIZE[0], dtype=np.float64), np.arange(SIZE[1], dtype=np.float64))
+    rays = undistort_truth(np.c_[u.ravel(), v.ravel()], "plumb_bob")
+    matrix, d = CAMERAS["plumb_bob"]
+    info = CameraInfo(
+        width=SIZE[0], height=SIZE[1], distortion_model="plumb_bob", d=list(d), k=np.ravel(matrix).tolist()
+    )
+    with Writer(tmp_path / "in", version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        images = writer.add_connection("/cam/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        infos = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+        for k in range(3):
+            recorded = START_NS + k * 100_000_000
+            stamp = Time(sec=recorded // 1_000_000_000, nanosec=recorded % 1_000_000_000)
+            info.header.stamp = stamp
+            writer.write(infos, recorded, serialize_message(info))
+            msg = image_msg(render("plumb_bob", k, rays), "rgb8", 0, "cam")
+            msg.header.stamp = stamp
+            writer.write(images, recorded + 1, serialize_message(msg))
+    argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--params", PARAMS_FILE]
+    assert bag_tool.main([*argv, "--model-dir", str(disk_model_dir), "--topic", "/cam/image_raw"]) == 0
+    for _, msg in _read_bag(tmp_path / "out")["/lightglue/tracks"]:
+        tracks = decode_tracks(msg)
+        truth = undistort_truth(np.c_[tracks["x"], tracks["y"]].astype(np.float64), "plumb_bob")
+        np.testing.assert_allclose(np.c_[tracks["x_norm"], tracks["y_norm"]], truth, atol=1e-3)

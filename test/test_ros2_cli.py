@@ -145,7 +145,7 @@ def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_mat
             assert "0.3" in _run(workspace, param.format("get"))
             echo = "ros2 topic echo --no-daemon --once --no-arr /rl/lightglue/matches sensor_msgs/msg/PointCloud2"
             output = _run(workspace, echo, timeout=30)
-            assert "frame_id: camera" in output and "point_step: 36" in output, output
+            assert "frame_id: camera" in output and "point_step: 37" in output, output
         finally:
             camera.kill()
     finally:

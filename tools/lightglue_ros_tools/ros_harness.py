@@ -106,9 +106,9 @@ class RosClient:
         self.node.create_subscription(msg_type, topic, self._keep(topic), 100)
         return self.received[topic]
 
-    def publisher(self, topic: str, qos: QoSProfile | int = 10):
+    def publisher(self, topic: str, qos: QoSProfile | int = 10, msg_type: type = Image):
         """Reliable (depth 10) by default; a camera driver's own is ``qos_profile_sensor_data``."""
-        return self.node.create_publisher(Image, topic, qos)
+        return self.node.create_publisher(msg_type, topic, qos)
 
     def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
