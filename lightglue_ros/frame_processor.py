@@ -89,8 +89,7 @@ class FrameProcessor:
         raises InputError for a frame it cannot use."""
         image, encoding = decode_image(msg)
         camera = None
-        if camera_info is not None:
-            info = camera_info
+        if (info := camera_info) is not None:
             camera = CameraModel.from_camera_info(info.k, info.d, info.distortion_model, info.width, info.height)
         frame = Frame(image, encoding, stamp_ns(msg.header.stamp), msg.header.frame_id, camera)
         step = self.pipeline.process(stream, frame)

@@ -83,9 +83,9 @@ class MatcherNode(Node):
         self._worker = threading.Thread(target=self._work, name="lightglue_worker", daemon=True)
         self._worker.start()
         outputs = [self.resolve_topic_name(t) for t in [*self.publishers_by_topic, MATCHES_IMAGE]]
-        inputs = [*self.topics.values(), *self.info_topics.values()]
-        stats = self.pipeline.stats()
-        self.get_logger().info(startup_summary(settings, stats, msg_type.__name__, inputs, outputs))
+        inputs, calibrations = list(self.topics.values()), list(self.info_topics.values())
+        summary = startup_summary(settings, self.pipeline.stats(), msg_type.__name__, inputs, calibrations, outputs)
+        self.get_logger().info(summary)
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         try:

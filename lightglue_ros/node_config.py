@@ -65,7 +65,12 @@ def _transport() -> str:
 
 
 def startup_summary(
-    settings: Settings, stats: PipelineStats, msg_type: str, inputs: list[str], outputs: list[str]
+    settings: Settings,
+    stats: PipelineStats,
+    msg_type: str,
+    inputs: list[str],
+    calibrations: list[str],
+    outputs: list[str],
 ) -> str:
     """One block with everything a user checks first: models, resize, providers, QoS, transport, topics."""
     s = settings
@@ -81,6 +86,7 @@ def startup_summary(
             f"  resize: {resize}; providers: {s.providers}",
             f"  input: {msg_type}, QoS {s.qos_reliability} depth {s.qos_depth}; "
             f"{os.environ.get('RMW_IMPLEMENTATION') or 'default RMW'}, transport: {_transport()}",
+            f"  calibration: {calibrations} (sensor_msgs/CameraInfo; tracks' x_norm y_norm are NaN without it)",
             f"  output: {', '.join(outputs)}, /diagnostics",
         ]
     )

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from skimage import data
 
 from .quality import homography_sequence
-from .ros_harness import image_msg
+from .ros_harness import image_msg, stamp
 from .soak import ping_pong
 
 VIEWS = 12
@@ -32,6 +32,16 @@ VIEWS = 12
 def camera_views(width: int = 640, height: int = 480) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The views the camera cycles through and their homographies (as ``homography_sequence`` returns)."""
     return homography_sequence(data.stereo_motorcycle()[0], VIEWS, (width, height), 0.5, 0.005, 0.0)
+
+
+def pinhole_camera_info(image: np.ndarray, k: int) -> CameraInfo:
+    """A distortion-free calibration of ``image``'s size, stamped as frame ``k``."""
+    height, width = image.shape[:2]
+    focal = 0.8 * width
+    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [focal, 0.0, width / 2, 0.0, focal, height / 2, 0.0, 0.0, 1.0]
+    info.header.stamp, info.header.frame_id = stamp(k), "camera"
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--encoding", choices=("rgb8", "bgr8"), default="rgb8")
     p.add_argument("--qos", choices=("best_effort", "reliable"), default="best_effort")
+    p.add_argument("--camera-info", action="store_true", help="also publish a pinhole camera_info beside each topic")
     p.add_argument(
         "--settle",
         type=float,
@@ -67,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("lightglue_test_camera")
     topics = [args.topic, *([args.right_topic] if args.right_topic else [])]
     publishers = [node.create_publisher(Image, topic, qos) for topic in topics]
+    info_publishers = [
+        node.create_publisher(CameraInfo, topic.rsplit("/", 1)[0] + "/camera_info", qos)
+        for topic in (topics if args.camera_info else [])
+    ]
     deadline = time.monotonic() + 30
     while any(pub.get_subscription_count() == 0 for pub in publishers) and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
@@ -76,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
         for publisher, image in zip(publishers, frame):
             publisher.publish(image_msg(image, args.encoding, k, "camera"))
+        for publisher, image in zip(info_publishers, frame):  # a driver sends its calibration with every frame
+            publisher.publish(pinhole_camera_info(image, k))
     time.sleep(1.0)  # a reliable writer still delivers what is queued
     print(f"published {args.frames} frames on {topics} at {args.rate} Hz, {args.qos}")
     node.destroy_node()
