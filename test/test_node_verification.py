@@ -57,3 +57,20 @@ def test_the_node_flags_a_moving_object_and_reports_its_inlier_share(ros, start_
     assert ros.spin_until(warned, 10), ros.status_of(name)
     assert "fit its rectified_stereo geometry" in ros.status_of(name)[1]
     assert not ros.set_parameters(name, verify="essential")[0].successful
+
+
+def test_the_stereo_node_at_its_defaults_publishes_inliers_of_the_rectified_pair(ros, start_node, motorcycle):
+    """mode stereo, otherwise the shipped defaults (rectified_stereo, 2 px), with every match sent, flagged."""
+    node = start_node("/vstereo", mode="stereo", qos_reliability="reliable", publish_outliers=True)
+    left, right, _ = motorcycle
+    matches = ros.listen("/vstereo/lightglue/matches")
+    pub_left, pub_right = ros.publisher("/vstereo/left/image"), ros.publisher("/vstereo/right/image")
+    ros.wait_for_node(pub_left, "/vstereo/lightglue/matches")
+    ros.wait_for_node(pub_right)
+    pub_left.publish(image_msg(cv2.cvtColor(left, cv2.COLOR_RGB2BGR), "bgr8", 0, "left_cam"))
+    pub_right.publish(image_msg(cv2.cvtColor(right, cv2.COLOR_RGB2BGR), "bgr8", 0, "right_cam"))
+    assert ros.spin_until(lambda: len(matches) >= 1, 60), node.log()
+    cloud = decode_matches(matches[0])
+    flagged, true = cloud["inlier"] == 1, np.abs(cloud["y0"] - cloud["y1"]) < 3
+    assert len(cloud) > 600 and true.mean() < 0.99  # LightGlue alone
+    assert true[flagged].mean() >= PRECISION and flagged[true].mean() >= RECALL

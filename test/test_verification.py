@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
+from lightglue_ros import match_cli
 from lightglue_ros.features import Frame
 from lightglue_ros.verification import verify
 from lightglue_ros.visualize import OUTLIER_RGB, draw_matches, pair_legend
@@ -156,3 +157,18 @@ def test_the_picture_colours_by_score_draws_outliers_apart_and_says_what_it_show
     assert np.all(band == 255, axis=2).any() and band.mean() < 0.5 * left[:12].mean()  # white text, dark band
     unchecked = make_pipeline(disk_model_dir, verify="none").match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
     assert not np.all(draw_matches(left, right, unchecked) == OUTLIER_RGB, axis=2).any()
+
+
+def test_the_cli_flags_the_portrait_pairs_mistakes_in_its_npz(tmp_path, disk_model_dir, motorcycle):
+    """``lightglue-ros-match`` at the shipped defaults on the pair turned to portrait (rows become columns)."""
+    paths = []
+    for name, image in zip(("left.png", "right.png"), motorcycle[:2]):
+        paths.append(tmp_path / name)
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(np.ascontiguousarray(np.rot90(image)), cv2.COLOR_RGB2BGR))
+    argv = [*map(str, paths), "--params", "config/matcher.yaml", "--model-dir", str(disk_model_dir)]
+    assert match_cli.main([*argv, "--output", str(tmp_path / "m.npz")]) == 0
+    out = np.load(tmp_path / "m.npz")
+    points0, points1 = out["keypoints0"][out["matches"][:, 0]], out["keypoints1"][out["matches"][:, 1]]
+    true = np.abs(points0[:, 0] - points1[:, 0]) < 3
+    precision, recall = precision_recall(out["inliers"], true)
+    assert true.mean() < 0.99 and precision >= PRECISION and recall >= RECALL
