@@ -26,6 +26,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tqdm import tqdm
 
+from .calibration import camera_info_topic
 from .errors import InputError, LightGlueRosError
 from .frame_processor import KEYFRAMES, FrameProcessor, Processed, output_topics
 from .pipeline import STREAMS, MatchingPipeline
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     match_image, video = MatchImage(), None
     start = time.perf_counter()
     # Each camera's calibration, where the bag has it, beside its image topic as image_transport names it.
-    info_topics = {topic.rsplit("/", 1)[0] + "/camera_info": stream for topic, stream in inputs.items()}
+    info_topics = {camera_info_topic(topic): stream for topic, stream in inputs.items()}
     camera_infos: dict[str, CameraInfo] = {}  # stream -> the newest recorded
     with AnyReader([args.input], default_typestore=typestore) as reader:
         connections = [c for c in reader.connections if c.topic in inputs]

@@ -15,6 +15,11 @@ from .tracking import FrameTracks
 SUPPORTED = {"plumb_bob": (4, 5), "rational_polynomial": (8,), "equidistant": (4,)}
 
 
+def camera_info_topic(image_topic: str) -> str:
+    """The calibration beside an image topic, as image_transport names it: /cam/image_raw -> /cam/camera_info."""
+    return image_topic.rsplit("/", 1)[0] + "/camera_info"
+
+
 @dataclass(frozen=True)
 class CameraModel:
     camera_matrix: np.ndarray  # (3, 3) K

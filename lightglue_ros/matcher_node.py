@@ -28,6 +28,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
+from .calibration import camera_info_topic
 from .errors import ConfigError, InputError, LightGlueRosError
 from .failure_policy import EXIT_MODEL_FAILING, EXIT_STARTUP_FAULT, FailurePolicy
 from .frame_processor import KEYFRAMES, FrameProcessor, header_of, output_topics, stamp_ns, stamp_text
@@ -70,7 +71,7 @@ class MatcherNode(Node):
         # calibration is its sibling camera_info.
         bases = {stream: self.resolve_topic_name(stream) for stream in self.pipeline.streams}
         self.topics = {stream: base + suffix for stream, base in bases.items()}
-        self.info_topics = {stream: base.rsplit("/", 1)[0] + "/camera_info" for stream, base in bases.items()}
+        self.info_topics = {stream: camera_info_topic(base) for stream, base in bases.items()}
         self.camera_infos: dict[str, CameraInfo] = {}  # the newest of each input's camera
         self.health = Health(list(self.topics.values()))
         qos = subscription_qos(settings)

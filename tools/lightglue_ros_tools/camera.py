@@ -22,6 +22,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from skimage import data
 
+from lightglue_ros.calibration import camera_info_topic
+
 from .quality import homography_sequence
 from .ros_harness import image_msg, stamp
 from .soak import ping_pong
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     topics = [args.topic, *([args.right_topic] if args.right_topic else [])]
     publishers = [node.create_publisher(Image, topic, qos) for topic in topics]
     info_publishers = [
-        node.create_publisher(CameraInfo, topic.rsplit("/", 1)[0] + "/camera_info", qos)
+        node.create_publisher(CameraInfo, camera_info_topic(topic), qos)
         for topic in (topics if args.camera_info else [])
     ]
     deadline = time.monotonic() + 30
