@@ -28,7 +28,7 @@ PLANAR_SHARE = 0.9
 @dataclass(frozen=True)
 class Verification:
     """Which matches fit the geometry. ``method`` is the model that decided (``homography`` where a
-    fundamental check found the scene planar), or ``unverified`` (too few matches or a degenerate fit: every
+    fundamental check found the scene planar or no fundamental matrix fit), or ``unverified`` (too few matches or a degenerate fit: every
     match is passed on as an inlier, and the caller counts the pair)."""
 
     inliers: np.ndarray  # (K,) bool
@@ -66,15 +66,9 @@ def verify(points0: np.ndarray, points1: np.ndarray, method: str, threshold_px: 
     homography = _inliers(cv2.findHomography(a, b, cv2.USAC_MAGSAC, threshold_px, None, MAX_ITERATIONS, CONFIDENCE))
     if method == "fundamental":
         fundamental = _inliers(cv2.findFundamentalMat(a, b, cv2.USAC_MAGSAC, threshold_px, CONFIDENCE, MAX_ITERATIONS))
-        planar = (
-            homography is not None and fundamental is not None and homography.sum() >= PLANAR_SHARE * fundamental.sum()
-        )
-        if not planar:
-            return (
-                Verification(np.ones(count, bool), "unverified")
-                if fundamental is None
-                else Verification(fundamental, method)
-            )
+        if fundamental is not None and (homography is None or homography.sum() < PLANAR_SHARE * fundamental.sum()):
+            return Verification(fundamental, method)
+        # Planar, or no fundamental matrix to be had: the homography decides.
     if homography is None:
         return Verification(np.ones(count, bool), "unverified")
     return Verification(homography, "homography")
