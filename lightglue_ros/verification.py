@@ -28,8 +28,8 @@ PLANAR_SHARE = 0.9
 @dataclass(frozen=True)
 class Verification:
     """Which matches fit the geometry. ``method`` is the model that decided (``homography`` where a
-    fundamental check found the scene planar or no fundamental matrix fit), or ``unverified`` (too few matches or a degenerate fit: every
-    match is passed on as an inlier, and the caller counts the pair)."""
+    fundamental check found the scene planar or no fundamental matrix fit), or ``unverified`` (too few matches
+    or a degenerate fit: every match is passed on as an inlier, and the caller counts the pair)."""
 
     inliers: np.ndarray  # (K,) bool
     method: str
