@@ -16,18 +16,23 @@ from .model_location import export_command
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-EXTRACTORS = ("disk", "superpoint")
+EXTRACTORS = ("disk", "superpoint", "aliked")
 
 
 @dataclass(frozen=True)
 class InputPolicy:
-    """How images are fed to the extractor: ``dynamic`` H/W, or one ``fixed`` size (letterboxed)."""
+    """How images are fed to the extractor: ``dynamic`` H/W, or one ``fixed`` size (letterboxed).
+
+    ``padding``: ``end`` puts zeros after the image (DISK, SuperPoint); ``centre`` centres the image
+    and repeats its edge pixels (ALIKED, whose reference pads so and whose model expects it).
+    """
 
     policy: str
     channels: int
     size_multiple: int
     height: int | None = None
     width: int | None = None
+    padding: str = "end"
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,14 @@ class TensorRTEngines:
 class ExtractorParts:
     """The extractor as two models, so fp16 TensorRT engines keep detection in fp32.
 
-    ``features``: image -> ``features0``, ``features1`` (the network body, the bulk of the work);
+    ``features``: image -> ``features0``, ``features1``, ... (the network body, the bulk of the work);
     ``detect``: those + image size -> the extractor's outputs (detection scores, NMS, top-k, descriptor
-    sampling). ``feature_stride``: image pixels per feature-map pixel.
+    sampling). ``feature_strides``: image pixels per pixel of each feature map, in order.
     """
 
     features: str
     detect: str
-    feature_stride: int
+    feature_strides: list[int]
 
 
 FP32_ROLES = ("extractor_detect",)  # what fp16 builds keep in fp32
@@ -89,6 +94,15 @@ class AdaptiveParts:
             **dict(zip(self.layer_roles(), self.layers)),
             **dict(zip(self.head_roles(), self.heads)),
         }
+
+
+def _extractor_parts(raw: dict | None) -> ExtractorParts | None:
+    """The parts' record; exports before ALIKED wrote one ``feature_stride`` for their two maps."""
+    if not raw:
+        return None
+    if "feature_stride" in raw:
+        raw = {**raw, "feature_strides": [raw.pop("feature_stride")] * 2}
+    return ExtractorParts(**raw)
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ class Manifest:
                 )
             raw["tensorrt"] = TensorRTEngines(**raw["tensorrt"]) if raw.get("tensorrt") else None
             raw["adaptive"] = AdaptiveParts(**raw["adaptive"]) if raw.get("adaptive") else None
-            raw["extractor_parts"] = ExtractorParts(**raw["extractor_parts"]) if raw.get("extractor_parts") else None
+            raw["extractor_parts"] = _extractor_parts(raw.get("extractor_parts"))
             manifest = cls(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"{path} is not a valid manifest: {exc}") from exc

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .manifest import EXTRACTORS
 from .preprocess import SIXTEEN_BIT_DEPTHS
 from .sessions import PROVIDER_ALIASES
 from .tracking import REFERENCES
@@ -42,7 +43,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "stereo_temporal: left -> right and reference left -> left, with tracks, each image extracted once",
         choices=MODES,
     ),
-    ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=("disk", "superpoint")),
+    ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=EXTRACTORS),
     ParamSpec(
         "model_dir",
         "",

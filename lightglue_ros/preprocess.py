@@ -156,8 +156,13 @@ def prepare(
         pad_h, pad_w = -(-new_h // m) * m, -(-new_w // m) * m
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    tensor = np.zeros((1, policy.channels, pad_h, pad_w), np.float32)
-    tensor[0, :, :new_h, :new_w] = pixels.transpose(2, 0, 1)
+    if policy.padding == "centre":
+        top, left = (pad_h - new_h) // 2, (pad_w - new_w) // 2
+        padding = ((top, pad_h - new_h - top), (left, pad_w - new_w - left), (0, 0))
+        tensor = np.ascontiguousarray(np.pad(pixels, padding, mode="edge").transpose(2, 0, 1)[None])
+    else:
+        tensor = np.zeros((1, policy.channels, pad_h, pad_w), np.float32)
+        tensor[0, :, :new_h, :new_w] = pixels.transpose(2, 0, 1)
     return ModelInput(
         tensor=tensor,
         content_size=np.array([[new_w, new_h]], np.int64),

@@ -40,11 +40,13 @@ def extractor_profile(manifest: Manifest) -> Profile:
 
 
 def detect_profile(manifest: Manifest, inputs: dict[str, Sequence[int | str | None]]) -> Profile:
-    """The extractor's detection part: its feature maps over the image profile's sizes, divided by the stride."""
-    stride = manifest.extractor_parts.feature_stride
+    """The extractor's detection part: each feature map over the image profile's sizes, divided by its stride."""
+    strides = manifest.extractor_parts.feature_strides
     images = extractor_profile(manifest)["image"]
     return {
-        name: tuple((1, shape[1], image[2] // stride, image[3] // stride) for image in images)
+        name: tuple(
+            (1, shape[1], image[2] // strides[int(name[8:])], image[3] // strides[int(name[8:])]) for image in images
+        )
         for name, shape in inputs.items()
         if name.startswith("features")
     }

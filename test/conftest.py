@@ -1,4 +1,4 @@
-"""Shared fixtures: models exported once per session from real (DISK) or seeded random (SuperPoint) weights."""
+"""Shared fixtures: models exported once per session from real (DISK, ALIKED) or seeded random (SuperPoint) weights."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def start_node(ros, disk_model_dir, tmp_path):
     nodes = []
 
     def start(namespace: str, **overrides: object) -> NodeProcess:
-        node = NodeProcess(namespace, PARAMS_FILE, tmp_path, model_dir=str(disk_model_dir), **overrides)
+        node = NodeProcess(namespace, PARAMS_FILE, tmp_path, **{"model_dir": str(disk_model_dir), **overrides})
         nodes.append(node)
         node.wait_ready()
         return node
@@ -58,6 +58,13 @@ def disk_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def aliked_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "aliked"
+    assert export.main(["--extractor", "aliked", "--output", str(folder)]) == 0
+    return folder
+
+
 def as_fp16_build(model_dir: Path, folder: Path) -> Path:
     """A copy of an export as an fp16 build (``--fp16``) sees it: the extractor runs in its two parts."""
     shutil.copytree(model_dir, folder)
@@ -68,6 +75,11 @@ def as_fp16_build(model_dir: Path, folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def disk_fp16_model_dir(disk_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return as_fp16_build(disk_model_dir, tmp_path_factory.mktemp("models") / "disk_fp16")
+
+
+@pytest.fixture(scope="session")
+def aliked_fp16_model_dir(aliked_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return as_fp16_build(aliked_model_dir, tmp_path_factory.mktemp("models") / "aliked_fp16")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from lightglue_ros.manifest import Manifest
 from lightglue_ros.params import PARAMS
 from lightglue_ros.settings import load_settings
 from lightglue_ros_tools import export
+from lightglue_ros_tools.quality import stereo_quality
 from lightglue_ros_tools.weights import sha256_of, wheel_weights_dir
 
 from .conftest import make_parts
@@ -70,3 +71,34 @@ def test_config_file_documents_every_parameter_with_its_default():
     for spec in PARAMS:
         before = text.split(f"    {spec.name}:")[0].rstrip().splitlines()[-1]
         assert before.strip().startswith("#"), f"{spec.name} has no comment above it"
+
+
+def test_aliked_export_verifies_against_kornia(tmp_path, capsys):
+    folder = tmp_path / "aliked"
+    assert export.main(["--extractor", "aliked", "--output", str(folder), "--max-keypoints", "512", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "verify kornia left: 512 vs 512 keypoints" in out and "verify kornia LightGlue" in out
+    manifest = Manifest.read(folder)
+    assert (manifest.extractor, manifest.descriptor_dim, manifest.max_keypoints) == ("aliked", 128, 512)
+    assert (manifest.input.size_multiple, manifest.input.padding) == (32, "centre")  # kornia pads around the image
+    assert manifest.extractor_parts.feature_strides == [1, 2, 8, 32]
+    assert manifest.weights["extractor"]["sha256"] == sha256_of(wheel_weights_dir() / "aliked-n16.pth")
+    assert manifest.weights["lightglue"]["sha256"] == sha256_of(wheel_weights_dir() / "aliked_lightglue.pth")
+    bad = ["--extractor", "aliked", "--output", str(tmp_path / "x"), "--height", "496", "--width", "640"]
+    assert export.main(bad) == 2
+    assert "multiples of 32 for aliked" in capsys.readouterr().err
+
+
+def test_a_fixed_size_aliked_export_letterboxes_around_the_image(tmp_path, motorcycle):
+    """The 741x500 pair in a 512x384 input: centred with its edges repeated, keypoints back in camera pixels."""
+    folder = tmp_path / "aliked_fixed"
+    argv = ["--extractor", "aliked", "--output", str(folder), "--height", "384", "--width", "512"]
+    assert export.main([*argv, "--max-keypoints", "512"]) == 0
+    parts = make_parts(folder, extractor="aliked", max_keypoints=512)
+    left, right, disparity = motorcycle
+    f0, f1 = parts.extractor(left, "rgb8"), parts.extractor(right, "rgb8")
+    assert len(f0) == 512 and f0.keypoints.min() >= 0
+    assert f0.keypoints[:, 0].max() < 741 and f0.keypoints[:, 1].max() < 500
+    matches = parts.matcher(f0, f1).matches
+    quality = stereo_quality(f0.keypoints[matches[:, 0]], f1.keypoints[matches[:, 1]], disparity)
+    assert quality["matches"] > 200 and quality["dy_lt_2px"] >= 0.95

