@@ -53,6 +53,7 @@ setup(
             "lightglue-ros-export = lightglue_ros_tools.export:main",
             "lightglue-ros-engines = lightglue_ros_tools.engine_build:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",
+            "lightglue-ros-compare = lightglue_ros_tools.compare:main",
             "lightglue-ros-soak = lightglue_ros_tools.soak:main",
             "lightglue-ros-transport = lightglue_ros_tools.transport:main",
         ],

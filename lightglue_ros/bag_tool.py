@@ -29,6 +29,7 @@ from tqdm import tqdm
 from .calibration import camera_info_topic
 from .errors import InputError, LightGlueRosError
 from .frame_processor import KEYFRAMES, FrameProcessor, Processed, output_topics
+from .manifest import EXTRACTORS
 from .pipeline import STREAMS, MatchingPipeline
 from .settings import Settings, load_settings
 from .visualize import MatchImage
@@ -90,7 +91,7 @@ class Summary:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = load_settings(args.params, model_dir=str(args.model_dir or ""))
+    settings = load_settings(args.params, model_dir=str(args.model_dir or ""), extractor=args.extractor)
     inputs = _inputs(args, settings)
     if args.output.exists():
         raise LightGlueRosError(f"--output {args.output} exists: choose a new folder")
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, required=True, help="new rosbag2 folder for the /lightglue topics")
     p.add_argument("--params", type=Path, help="ROS 2 params YAML (config/matcher.yaml); mode decides the topics")
     p.add_argument("--model-dir", type=Path, help="override the model_dir parameter")
+    p.add_argument("--extractor", choices=EXTRACTORS, help="override the extractor parameter")
     p.add_argument("--topic", help="image topic (consecutive mode)")
     p.add_argument("--left", help="left image topic (stereo modes)")
     p.add_argument("--right", help="right image topic (stereo modes)")

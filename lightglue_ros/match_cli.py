@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import LightGlueRosError
 from .features import Frame
+from .manifest import EXTRACTORS
 from .pipeline import MatchingPipeline
 from .settings import load_settings
 from .visualize import draw_matches
@@ -35,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("image1", type=Path)
     p.add_argument("--params", type=Path, help="ROS 2 params YAML (config/matcher.yaml)")
     p.add_argument("--model-dir", help="override the model_dir parameter")
+    p.add_argument("--extractor", choices=EXTRACTORS, help="override the extractor parameter")
     p.add_argument("--output", type=Path, default=Path("matches.npz"))
     p.add_argument("--viz", type=Path, help="write a PNG with the matches drawn")
     args = p.parse_args(argv)
     try:
         pipeline = MatchingPipeline.from_settings(
-            load_settings(args.params, model_dir=args.model_dir), log=lambda m: print(m, file=sys.stderr)
+            load_settings(args.params, model_dir=args.model_dir, extractor=args.extractor),
+            log=lambda m: print(m, file=sys.stderr),
         )
         images = [_read(args.image0), _read(args.image1)]
         frames = (Frame(image, "bgr8", frame_id=str(path)) for image, path in zip(images, (args.image0, args.image1)))

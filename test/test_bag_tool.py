@@ -103,7 +103,9 @@ def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_mode
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 7
 
 
-def test_stereo_bag_in_stereo_temporal_mode(tmp_path, disk_model_dir, motorcycle):
+@pytest.mark.parametrize(("models", "extractor"), [("disk_model_dir", "disk"), ("aliked_model_dir", "aliked")])
+def test_stereo_bag_in_stereo_temporal_mode(tmp_path, models, extractor, motorcycle, request):
+    model_dir = request.getfixturevalue(models)
     left, right, disparity = motorcycle
     shifts = [(0, 0), (2, 1), (4, 2)]
     views = {
@@ -112,10 +114,10 @@ def test_stereo_bag_in_stereo_temporal_mode(tmp_path, disk_model_dir, motorcycle
     }
     _write_bag(tmp_path / "in", StoragePlugin.SQLITE3, views, compressed=False)
     params = yaml.safe_load(Path(PARAMS_FILE).read_text())
-    params["/**"]["ros__parameters"].update(mode="stereo_temporal", model_dir=str(disk_model_dir))
+    params["/**"]["ros__parameters"].update(mode="stereo_temporal", model_dir=str(model_dir))
     (tmp_path / "vo.yaml").write_text(yaml.safe_dump(params))
     argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--params", str(tmp_path / "vo.yaml")]
-    assert bag_tool.main([*argv, "--left", "/left", "--right", "/right"]) == 0
+    assert bag_tool.main([*argv, "--left", "/left", "--right", "/right", "--extractor", extractor]) == 0
     out = _read_bag(tmp_path / "out")
     assert {t: len(m) for t, m in out.items()} == {
         "/lightglue/keypoints": 6, "/lightglue/matches": 3, "/lightglue/temporal_matches": 2, "/lightglue/tracks": 3

@@ -37,9 +37,11 @@ def test_agreement_counts_matches_whose_points_are_both_within_a_pixel():
 
 
 @pytest.mark.skipif(_has_gpu(), reason="a GPU is present: run tools/gpu_check.sh itself, it is the GPU check")
-def test_gpu_check_without_a_gpu_is_a_dry_run_that_says_so(disk_model_dir, tmp_path):
+@pytest.mark.parametrize("models", ["disk_model_dir", "aliked_model_dir"])
+def test_gpu_check_without_a_gpu_is_a_dry_run_that_says_so(models, tmp_path, request):
     report_path = tmp_path / "report.json"
-    command = [str(REPO / "tools" / "gpu_check.sh"), "--models", str(disk_model_dir), "--output", str(report_path)]
+    model_dir = request.getfixturevalue(models)
+    command = [str(REPO / "tools" / "gpu_check.sh"), "--models", str(model_dir), "--output", str(report_path)]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "gpu_check: no NVIDIA GPU found" in done.stderr and "DRY RUN: no TensorRT engines" in done.stderr

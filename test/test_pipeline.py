@@ -94,16 +94,18 @@ def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle
     assert pipeline.stats().feature_cache_frames == 1  # only the frame after the jump
 
 
-def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle):
+@pytest.mark.parametrize(("models", "extractor"), [("disk_model_dir", "disk"), ("aliked_model_dir", "aliked")])
+def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle, request):
     import cv2
 
+    model_dir = request.getfixturevalue(models)
     paths = []
     for name, image in zip(("left.png", "right.png"), motorcycle[:2]):
         paths.append(tmp_path / name)
         cv2.imwrite(str(paths[-1]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out, viz = tmp_path / "m.npz", tmp_path / "m.png"
-    argv = [*map(str, paths), "--model-dir", str(disk_model_dir), "--output", str(out), "--viz", str(viz)]
-    assert match_cli.main([*argv, "--params", "config/matcher.yaml"]) == 0
+    argv = [*map(str, paths), "--model-dir", str(model_dir), "--output", str(out), "--viz", str(viz)]
+    assert match_cli.main([*argv, "--params", "config/matcher.yaml", "--extractor", extractor]) == 0
     result = np.load(out)
     assert set(result.files) == {"keypoints0", "keypoints1", "matches", "scores", "inliers"}
     assert result["inliers"].dtype == bool and 0.97 < result["inliers"].mean() < 1  # LightGlue's few outliers

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # For a GPU user: build the TensorRT provider's engines (fp32 and fp16), check their matches against the CPU,
 # time them at 512/1024/2048 keypoints, and write a JSON report to attach to a bug report.
-#   tools/gpu_check.sh [--dry-run] [--models DIR] [--output FILE]
+#   tools/gpu_check.sh [--dry-run] [--extractor disk|aliked] [--models DIR] [--output FILE]
 # The GPU runtime (onnxruntime-gpu, CUDA, cuDNN and TensorRT wheels) goes into .venv-gpu, apart from the CPU
 # install in .venv, which exports the models and gives the reference matches. Without a GPU (or with --dry-run)
 # the same steps run on the GPU build of onnxruntime, which then falls back to the CPU, and the report says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dry_run="" models="" output=gpu_check_report.json
+dry_run="" models="" output=gpu_check_report.json extractor=disk
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
+    --extractor) extractor=$2; shift ;;
     --models) models=$(realpath "$2"); shift ;;
     --output) output=$(realpath "$2"); shift ;;
-    *) echo "usage: tools/gpu_check.sh [--dry-run] [--models DIR] [--output FILE]" >&2; exit 2 ;;
+    *) echo "usage: tools/gpu_check.sh [--dry-run] [--extractor disk|aliked] [--models DIR] [--output FILE]" >&2
+       exit 2 ;;
   esac
   shift
 done
@@ -34,8 +36,8 @@ else
   export PYTHONPATH=$PWD/.venv/onnxruntime-gpu  # the GPU build tools/setup_venv.sh keeps apart
 fi
 if [ -z "$models" ]; then
-  models=$PWD/.gpu_check/models
-  .venv/bin/lightglue-ros-export --extractor disk --max-keypoints 2048 --output "$models"
+  models=$PWD/.gpu_check/models-$extractor
+  .venv/bin/lightglue-ros-export --extractor "$extractor" --max-keypoints 2048 --output "$models"
 fi
 exec "$gpu_python" -m lightglue_ros_tools.gpu_check ${dry_run:+--dry-run} --models "$models" \
   --cpu-python "$PWD/.venv/bin/python" --output "$output"

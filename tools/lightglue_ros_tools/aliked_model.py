@@ -233,18 +233,20 @@ class AlikedExtractor(nn.Module):
         return total
 
     @staticmethod
-    def _feature_vectors(maps: tuple[torch.Tensor, ...], ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    def _feature_vectors(
+        maps: tuple[torch.Tensor, ...], pixels: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor
+    ) -> torch.Tensor:
         """The L2-normalised 128-d feature map at integer pixels (M,) -> (M, 128), built from the scales.
 
-        Each coarser scale is read as its align_corners bilinear upsampling would be at that pixel.
+        ``pixels``: each map as (h * w, 32) rows, so a gather copies whole rows. Each coarser scale is
+        read as its align_corners bilinear upsampling would be at that pixel.
         """
         full_h, full_w = _shape_hw(maps[0])[0], _shape_hw(maps[0])[1]
-        parts = [torch.index_select(maps[0].reshape(_SCALE_DIM, -1), 1, ys * maps[0].shape[3] + xs).transpose(0, 1)]
-        for scale in maps[1:]:
+        parts = [torch.index_select(pixels[0], 0, ys * maps[0].shape[3] + xs)]
+        for scale, rows in zip(maps[1:], pixels[1:]):
             size = _shape_hw(scale)
             src_y = ys.to(torch.float32) * ((size[0] - 1) / torch.clamp(full_h - 1, min=1.0))
             src_x = xs.to(torch.float32) * ((size[1] - 1) / torch.clamp(full_w - 1, min=1.0))
-            rows = scale.reshape(_SCALE_DIM, -1).transpose(0, 1)  # (h * w, 32): a gather copies whole rows
             corners, weights = _bilinear_corners(src_x, src_y)
             total = torch.zeros(ys.shape[0], _SCALE_DIM, dtype=scale.dtype)
             for (cx, cy), weight in zip(corners, weights):
@@ -272,7 +274,8 @@ class AlikedExtractor(nn.Module):
         steps = torch.arange(_PATCH * _PATCH, dtype=torch.int64)
         patch_y = (corner_y[:, None] + torch.div(steps, _PATCH, rounding_mode="floor")[None, :]).reshape(-1)
         patch_x = (corner_x[:, None] + (steps % _PATCH)[None, :]).reshape(-1)
-        patch = self._feature_vectors(maps, patch_y, patch_x).reshape(count, _PATCH * _PATCH, dim)
+        pixels = [scale.reshape(_SCALE_DIM, -1).transpose(0, 1) for scale in maps]
+        patch = self._feature_vectors(maps, pixels, patch_y, patch_x).reshape(count, _PATCH * _PATCH, dim)
         conv0, conv1 = head.offset_conv[0], head.offset_conv[2]
         offsets = patch.transpose(1, 2).reshape(count, -1) @ conv0.weight.reshape(conv0.weight.shape[0], -1).t()
         offsets = F.selu(offsets + conv0.bias) @ conv1.weight[:, :, 0, 0].t() + conv1.bias
@@ -285,7 +288,7 @@ class AlikedExtractor(nn.Module):
         inside = [(cx >= low[0]) & (cx <= high[0]) & (cy >= low[1]) & (cy <= high[1]) for cx, cy in corners]
         xs = torch.cat([torch.minimum(torch.maximum(cx, low[0]), high[0]) for cx, _ in corners]).to(torch.int64)
         ys = torch.cat([torch.minimum(torch.maximum(cy, low[1]), high[1]) for _, cy in corners]).to(torch.int64)
-        vectors = self._feature_vectors(maps, ys, xs).reshape(4, -1, dim)
+        vectors = self._feature_vectors(maps, pixels, ys, xs).reshape(4, -1, dim)
         sampled = sum(
             (weight * valid.to(weight.dtype))[:, None] * vectors[i]
             for i, (weight, valid) in enumerate(zip(weights, inside))

@@ -58,7 +58,11 @@ def parity_frames() -> dict[str, list[np.ndarray]]:
 def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str]):
     confidence = {} if adaptive else {"depth_confidence": -1.0, "width_confidence": -1.0}
     settings = Settings.from_values(
-        model_dir=str(model_dir), providers=providers, max_keypoints=keypoints, **confidence
+        model_dir=str(model_dir),
+        extractor=Manifest.read(model_dir).extractor,
+        providers=providers,
+        max_keypoints=keypoints,
+        **confidence,
     )
     return MatchingPipeline.from_settings(settings, log=log.append)
 

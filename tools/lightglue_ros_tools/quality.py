@@ -26,6 +26,7 @@ def stereo_quality(points0: np.ndarray, points1: np.ndarray, disparity: np.ndarr
         "dy_lt_3px": float(np.sum(dy < 3) / n),
         "with_ground_truth": float(known.sum()),
         "disparity_err_lt_2px": float(np.mean(error < 2)) if len(error) else 0.0,
+        "disparity_err_median_px": float(np.median(error)) if len(error) else float("nan"),
     }
 
 
