@@ -1,5 +1,6 @@
 """ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [mode:=stereo]
-[left_image:=...] [right_image:=...] [model_dir:=...] [namespace:=...] [respawn:=true] [large_frames:=false]"""
+[left_image:=...] [right_image:=...] [extractor:=disk] [model_dir:=...] [namespace:=...] [respawn:=true]
+[large_frames:=false]"""
 
 from pathlib import Path
 
@@ -15,6 +16,7 @@ CONFIG = Path(get_package_share_directory("lightglue_ros")) / "config"
 ARGUMENTS = {
     "params_file": (str(CONFIG / "matcher.yaml"), "YAML"),
     "mode": ("", "consecutive or stereo; empty: the params file's"),
+    "extractor": ("", "aliked, disk or superpoint: what model_dir holds; empty: the params file's"),
     "model_dir": ("", "exported models; empty: the params file's, or $ROS_HOME/lightglue_ros/models/<extractor>"),
     "namespace": ("", "namespace of the node and its topics"),
     "image": ("", "input topic in consecutive mode (default: image)"),

@@ -66,6 +66,7 @@ def node_settings(
     left_image: str = "",
     right_image: str = "",
     mode: str = "",
+    extractor: str = "",
     model_dir: str = "",
     respawn: str = "false",
     large_frames: str = "true",
@@ -83,7 +84,8 @@ def node_settings(
     topics = (("image", image), ("left/image", left_image), ("right/image", right_image))
     # A remap onto the default name is a no-op, left out to keep the command line readable.
     remappings = [(src, dst) for src, dst in topics if dst and dst != src]
-    overrides = {name: value for name, value in (("mode", mode), ("model_dir", model_dir)) if value}
+    given = (("mode", mode), ("extractor", extractor), ("model_dir", model_dir))
+    overrides = {name: value for name, value in given if value}
     chosen = any(name in os.environ for name in TRANSPORT_CHOICES)
     wanted = large_frames.lower() in TRUE and config_dir is not None
     env = large_frames_env(config_dir) if wanted and not chosen else {}

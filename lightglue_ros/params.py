@@ -43,7 +43,7 @@ PARAMS: tuple[ParamSpec, ...] = (
         "stereo_temporal: left -> right and reference left -> left, with tracks, each image extracted once",
         choices=MODES,
     ),
-    ParamSpec("extractor", "disk", "feature extractor the models were exported for", choices=EXTRACTORS),
+    ParamSpec("extractor", "aliked", "feature extractor the models were exported for", choices=EXTRACTORS),
     ParamSpec(
         "model_dir",
         "",

@@ -70,7 +70,14 @@ def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_mode
     frames[4] = frames[4][:20]  # a bad frame (20 px high): counted and skipped as the node does
     times = _write_bag(tmp_path / "in", storage, {"/cam/image": frames}, compressed)
     argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--params", PARAMS_FILE, "--topic", "/cam/image"]
-    argv += ["--model-dir", str(disk_model_dir), "--storage", "mcap" if compressed else "sqlite3"]
+    argv += [
+        "--model-dir",
+        str(disk_model_dir),
+        "--extractor",
+        "disk",
+        "--storage",
+        "mcap" if compressed else "sqlite3",
+    ]
     argv += ["--video", str(tmp_path / "tracks.mp4")]
     assert bag_tool.main(argv) == 0
     out = _read_bag(tmp_path / "out")
@@ -131,7 +138,15 @@ def test_stereo_bag_in_stereo_temporal_mode(tmp_path, models, extractor, motorcy
 
 def test_bag_tool_says_what_is_wrong_with_its_arguments(tmp_path, disk_model_dir, motorcycle, capsys):
     _write_bag(tmp_path / "in", StoragePlugin.SQLITE3, {"/cam/image": [motorcycle[0]]}, compressed=False)
-    base = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--model-dir", str(disk_model_dir)]
+    base = [
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--model-dir",
+        str(disk_model_dir),
+        "--extractor",
+        "disk",
+    ]
     assert bag_tool.main([*base, "--topic", "/nothing"]) == 2
     assert "has no topic ['/nothing']; it has ['/cam/image']" in capsys.readouterr().err
     assert bag_tool.main([*base, "--left", "/cam/image", "--right", "/cam/image"]) == 2
@@ -158,7 +173,8 @@ def test_a_bag_with_camera_info_gives_calibrated_tracks(tmp_path, disk_model_dir
             msg.header.stamp = stamp
             writer.write(images, recorded + 1, serialize_message(msg))
     argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--params", PARAMS_FILE]
-    assert bag_tool.main([*argv, "--model-dir", str(disk_model_dir), "--topic", "/cam/image_raw"]) == 0
+    argv += ["--model-dir", str(disk_model_dir), "--extractor", "disk"]
+    assert bag_tool.main([*argv, "--topic", "/cam/image_raw"]) == 0
     for _, msg in _read_bag(tmp_path / "out")["/lightglue/tracks"]:
         tracks = decode_tracks(msg)
         truth = undistort_truth(np.c_[tracks["x"], tracks["y"]].astype(np.float64), "plumb_bob")

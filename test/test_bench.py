@@ -12,13 +12,15 @@ import os
 from lightglue_ros_tools import bench
 
 
-def test_benchmark_reports_every_figure(disk_model_dir, capsys, monkeypatch):
+def test_benchmark_reports_every_figure(aliked_model_dir, capsys, monkeypatch):
+    """At the shipped extractor (ALIKED), with kornia's ALIKED + LightGlue as the reference."""
     monkeypatch.setenv("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    argv = ["--model-dir", str(disk_model_dir), "--width", "320", "--height", "240", "--frames", "4"]
+    argv = ["--model-dir", str(aliked_model_dir), "--width", "320", "--height", "240", "--frames", "4"]
     assert bench.main([*argv, "--reference-pairs", "1", "--node"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["backend"] == "extractor=onnxruntime:CPUExecutionProvider matcher=onnxruntime:CPUExecutionProvider"
     assert report["precision"] == "fp32" and report["config"]["frame_size"] == [320, 240]
+    assert report["config"]["extractor"] == "aliked"
     for key in (
         "extractor_ms_per_frame",
         "matcher_ms_per_pair",

@@ -29,7 +29,8 @@ from lightglue_ros.features import Frame
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.settings import Settings
 lines = []
-settings = Settings.from_values(model_dir=sys.argv[1], providers=["tensorrt", "cuda", "cpu"], resize_long_side=512)
+providers = ["tensorrt", "cuda", "cpu"]
+settings = Settings.from_values(model_dir=sys.argv[1], extractor="disk", providers=providers, resize_long_side=512)
 pipeline = MatchingPipeline.from_settings(settings, log=lines.append)
 left, right, _ = data.stereo_motorcycle()
 result = pipeline.match_images(Frame(left, "rgb8"), Frame(right, "rgb8"))

@@ -17,14 +17,17 @@ def test_settings_leave_the_params_file_alone_unless_told(monkeypatch):
     config = Path("config")
     mono = node_settings("p.yaml", "/robot", image="/camera/image_raw", left_image="left/image", config_dir=config)
     assert mono.remappings == [("image", "/camera/image_raw")] and mono.namespace == "robot"
-    assert mono.overrides == {} and not mono.respawn  # mode and model_dir come from the params file
+    assert mono.overrides == {} and not mono.respawn  # mode, extractor, model_dir: the params file's
     assert mono.env == {"FASTDDS_DEFAULT_PROFILES_FILE": "config/fastdds_large_frames.xml"}
     assert ros_arguments(mono) == [
         "--ros-args", "--params-file", "p.yaml", "-r", "image:=/camera/image_raw", "-r", "__ns:=/robot",
     ]  # fmt: skip
-    stereo = node_settings("p.yaml", mode="stereo", left_image="/cam/left/image_rect", model_dir="/m", respawn="true")
+    stereo = node_settings(
+        "p.yaml", mode="stereo", left_image="/cam/left/image_rect", extractor="disk", model_dir="/m", respawn="true"
+    )
     assert stereo.remappings == [("left/image", "/cam/left/image_rect")] and stereo.respawn
-    assert stereo.overrides == {"mode": "stereo", "model_dir": "/m"} and "__ns" not in " ".join(ros_arguments(stereo))
+    assert stereo.overrides == {"mode": "stereo", "extractor": "disk", "model_dir": "/m"}
+    assert "__ns" not in " ".join(ros_arguments(stereo))
     assert node_settings("p.yaml", large_frames="false", config_dir=config).env == {}
     assert mono.parameters == "p.yaml"  # unreadable: passed on for the node to report
     assert node_settings("config/stereo.yaml", "robot").parameters["mode"] == "stereo"  # applies in a namespace
@@ -34,7 +37,8 @@ def test_settings_leave_the_params_file_alone_unless_told(monkeypatch):
 
 def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):
     settings = node_settings("config/matcher.yaml", "/launched", image="/camera/image_raw")
-    args = [*ros_arguments(settings), "-p", f"model_dir:={disk_model_dir}", "-p", "resize_long_side:=320"]
+    args = [*ros_arguments(settings), "-p", f"model_dir:={disk_model_dir}", "-p", "extractor:=disk"]
+    args += ["-p", "resize_long_side:=320"]
     log = tmp_path / "node.log"
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "lightglue_ros.matcher_node", *args], stdout=out, stderr=out)

@@ -26,7 +26,7 @@ class ResidentAfterRun:
         resident.append(resident_mib())
         return out
 
-parts = build_parts(Settings.from_values(model_dir=sys.argv[1], resize_long_side=0))
+parts = build_parts(Settings.from_values(model_dir=sys.argv[1], extractor="disk", resize_long_side=0))
 left, right, _ = data.stereo_motorcycle()
 features = [parts.extractor(cv2.resize(image, (640, 480)), "rgb8") for image in (left, right)]
 matcher = parts.matcher

@@ -189,15 +189,19 @@ def test_every_start_up_fault_is_one_fatal_line_and_exit_code_2(ros, disk_model_
     extractor = corrupt / "disk.onnx"
     extractor.write_bytes(extractor.read_bytes()[:5000])
     (tmp_path / "empty").mkdir()
-    base = ["--params-file", PARAMS_FILE, "-p", f"model_dir:={disk_model_dir}"]
+    shipped = ["--params-file", PARAMS_FILE, "-p", f"model_dir:={disk_model_dir}"]  # extractor: aliked
+    base = [*shipped, "-p", "extractor:=disk"]
     cases = {
         "missing_dir": (
             ["--params-file", PARAMS_FILE, "-p", f"model_dir:={tmp_path / 'nowhere'}"],
-            f"lightglue-ros-export --extractor disk --output {tmp_path / 'nowhere'}",  # the exact command
+            f"lightglue-ros-export --extractor aliked --output {tmp_path / 'nowhere'}",  # the exact command
         ),
         "no_manifest": (["--params-file", PARAMS_FILE, "-p", f"model_dir:={tmp_path / 'empty'}"], "manifest.json"),
-        "corrupt_model": (["--params-file", PARAMS_FILE, "-p", f"model_dir:={corrupt}"], "disk.onnx"),
-        "extractor_mismatch": ([*base, "-p", "extractor:=superpoint"], "exported for 'disk'"),
+        "corrupt_model": (
+            ["--params-file", PARAMS_FILE, "-p", f"model_dir:={corrupt}", "-p", "extractor:=disk"],
+            "disk.onnx",
+        ),
+        "extractor_mismatch": (shipped, "parameter extractor='aliked' but the models in"),
         "bad_choice": ([*base, "-p", "mode:=triple"], "parameter 'mode'"),
         "out_of_range": ([*base, "-p", "max_keypoints:=-3"], "parameter 'max_keypoints'"),
         # Without a params file: rcl keeps a file's integer over a later string -p of the same name (its quirk).

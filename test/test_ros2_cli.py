@@ -116,16 +116,16 @@ def _read_points(msg, names: tuple[str, ...]) -> np.ndarray:
 
 
 def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_matches(
-    workspace, ros, disk_model_dir, tmp_path, motorcycle
+    workspace, ros, aliked_model_dir, tmp_path, motorcycle
 ):
-    ros_home = tmp_path / "ros_home"
-    shutil.copytree(disk_model_dir, ros_home / "lightglue_ros" / "models" / "disk")
+    ros_home = tmp_path / "ros_home"  # the shipped defaults: ALIKED, in the default model folder
+    shutil.copytree(aliked_model_dir, ros_home / "lightglue_ros" / "models" / "aliked")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     launch = Launch(workspace, elsewhere, "namespace:=rl image:=/rl_cam/image_raw", ROS_HOME=str(ros_home))
     try:
         assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
-        assert f"models: {ros_home}/lightglue_ros/models/disk" in launch.output()
+        assert f"models: {ros_home}/lightglue_ros/models/aliked (aliked, " in launch.output()
         assert "FASTDDS_DEFAULT_PROFILES_FILE=" in launch.output()  # the transport is stated
         matches = ros.listen("/rl/lightglue/matches")
         assert ros.spin_until(lambda: ros.node.count_publishers("/rl/lightglue/matches") > 0, 20)
@@ -161,7 +161,8 @@ def test_the_installed_package_finds_its_fast_dds_profile(workspace):
 
 
 def test_ros2_launch_stereo_takes_the_mode_from_its_params_file(workspace, ros, disk_model_dir, tmp_path, motorcycle):
-    arguments = f"namespace:=rs params_file:={REPO / 'config' / 'stereo.yaml'} model_dir:={disk_model_dir}"
+    stereo = REPO / "config" / "stereo.yaml"
+    arguments = f"namespace:=rs params_file:={stereo} extractor:=disk model_dir:={disk_model_dir}"
     launch = Launch(workspace, tmp_path, arguments)
     try:
         assert ros.spin_until(lambda: "stereo matching on" in launch.output(), 60), launch.output()

@@ -165,7 +165,15 @@ def test_the_cli_flags_the_portrait_pairs_mistakes_in_its_npz(tmp_path, disk_mod
     for name, image in zip(("left.png", "right.png"), motorcycle[:2]):
         paths.append(tmp_path / name)
         cv2.imwrite(str(paths[-1]), cv2.cvtColor(np.ascontiguousarray(np.rot90(image)), cv2.COLOR_RGB2BGR))
-    argv = [*map(str, paths), "--params", "config/matcher.yaml", "--model-dir", str(disk_model_dir)]
+    argv = [
+        *map(str, paths),
+        "--params",
+        "config/matcher.yaml",
+        "--model-dir",
+        str(disk_model_dir),
+        "--extractor",
+        "disk",
+    ]
     assert match_cli.main([*argv, "--output", str(tmp_path / "m.npz")]) == 0
     out = np.load(tmp_path / "m.npz")
     points0, points1 = out["keypoints0"][out["matches"][:, 0]], out["keypoints1"][out["matches"][:, 1]]

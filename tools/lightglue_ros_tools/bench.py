@@ -27,6 +27,7 @@ from skimage import data
 from lightglue_ros.features import Frame
 from lightglue_ros.manifest import EXTRACTORS
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.params import SPECS
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.pipeline_builder import PipelineParts, build_parts
 from lightglue_ros.settings import Settings
@@ -234,7 +235,7 @@ def bench_node(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-bench", description=__doc__)
     p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<extractor>")
-    p.add_argument("--extractor", choices=EXTRACTORS, default="disk")
+    p.add_argument("--extractor", choices=EXTRACTORS, default=SPECS["extractor"].default)
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--resize-long-side", type=int, default=0, help="0 = frames at native size")

