@@ -82,7 +82,7 @@ def startup_summary(
         [
             f"{s.mode} matching on {inputs} with {stats.backend}",
             f"  models: {s.resolved_model_dir} ({stats.extractor}, {stats.keypoints} of "
-            f"{stats.exported_keypoints} keypoints, {stats.precision})",
+            f"{stats.exported_keypoints} keypoints, {stats.precision}, from {stats.extractor_weights})",
             f"  resize: {resize}; providers: {s.providers}",
             f"  input: {msg_type}, QoS {s.qos_reliability} depth {s.qos_depth}; "
             f"{os.environ.get('RMW_IMPLEMENTATION') or 'default RMW'}, transport: {_transport()}",

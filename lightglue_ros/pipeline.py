@@ -112,6 +112,7 @@ class MatchingPipeline:
         return PipelineStats(
             backend=self._parts.backend,
             extractor=manifest.extractor,
+            extractor_weights=manifest.weights.get("extractor", {}).get("file", "unrecorded"),
             keypoints=self._extractor.max_keypoints,
             exported_keypoints=manifest.max_keypoints,
             precision=manifest.precision,

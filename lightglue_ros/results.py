@@ -67,6 +67,7 @@ class PipelineStats:
 
     backend: str
     extractor: str
+    extractor_weights: str  # the checkpoint the models were exported from (aliked-n16rot.pth, ...)
     keypoints: int  # per frame, as configured
     exported_keypoints: int
     precision: str

@@ -19,7 +19,7 @@ def test_the_node_runs_aliked_models_in_stereo_temporal_mode(ros, start_node, al
         resize_long_side=0,
         qos_reliability="reliable",
     )
-    assert "(aliked, 1024 of" in node.log()  # the start-up summary names the models
+    assert "(aliked, 1024 of 1024 keypoints, fp32, from aliked-n16.pth)" in node.log()  # the start-up summary
     left, right, disparity = motorcycle
     topics = ("matches", "temporal_matches", "tracks")
     received = {t: ros.listen(f"/aliked/lightglue/{t}") for t in topics}
