@@ -100,8 +100,9 @@ def _extractor_parts(raw: dict | None) -> ExtractorParts | None:
     """The parts' record; exports before ALIKED wrote one ``feature_stride`` for their two maps."""
     if not raw:
         return None
+    raw = dict(raw)
     if "feature_stride" in raw:
-        raw = {**raw, "feature_strides": [raw.pop("feature_stride")] * 2}
+        raw["feature_strides"] = [raw.pop("feature_stride")] * 2
     return ExtractorParts(**raw)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lightglue_ros.errors import ConfigError, InputError, ModelError
-from lightglue_ros.manifest import TensorRTEngines
+from lightglue_ros.manifest import Manifest, TensorRTEngines
 from lightglue_ros.params import validate
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.settings import load_settings
@@ -161,6 +161,15 @@ def test_a_manifest_with_native_engines_asks_for_a_new_export(tmp_path, disk_mod
     (tmp_path / "m" / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(ModelError, match="lists native TensorRT engines, which this runtime no longer runs"):
         make_pipeline(tmp_path / "m")
+
+
+def test_a_manifest_from_before_aliked_still_reads(tmp_path, disk_model_dir):
+    """Exports before ALIKED wrote one ``feature_stride`` for the two maps of their extractor parts."""
+    shutil.copytree(disk_model_dir, tmp_path / "m")
+    raw = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    raw["extractor_parts"]["feature_stride"] = raw["extractor_parts"].pop("feature_strides")[0]
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(raw))
+    assert Manifest.read(tmp_path / "m").extractor_parts.feature_strides == [1, 1]
 
 
 def test_unavailable_provider_falls_back_with_a_log_line(disk_model_dir):
