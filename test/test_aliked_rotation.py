@@ -25,7 +25,8 @@ from .conftest import make_parts
 @pytest.fixture(scope="module")
 def aliked_rot_model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "aliked_rot"
-    assert export.main(["--extractor", "aliked", "--aliked-model", "aliked-n16rot", "--output", str(folder)]) == 0
+    argv = ["--extractor", "aliked", "--aliked-model", "aliked-n16rot", "--output", str(folder)]
+    assert export.main([*argv, "--verify"]) == 0  # against kornia with the n16rot checkpoint too
     return folder
 
 
@@ -40,13 +41,12 @@ def correct_matches(parts, image: np.ndarray, degrees: float) -> tuple[int, floa
 
 def test_n16rot_export_is_kornias_n16rot(aliked_rot_model_dir, motorcycle):
     manifest = Manifest.read(aliked_rot_model_dir)
-    assert manifest.weights["extractor"]["sha256"] == sha256_of(wheel_weights_dir() / "aliked-n16rot.pth")
     parts = make_parts(aliked_rot_model_dir, extractor="aliked", resize_long_side=640)
     image = motorcycle[0]
     ours = parts.extractor(image, "rgb8")
-    reference = kornia_features_like_runtime(
-        "aliked", image, manifest.input, 640, manifest.max_keypoints, aliked_model="aliked-n16rot"
-    )
+    weights = wheel_weights_dir() / "aliked-n16rot.pth"
+    assert manifest.weights["extractor"]["sha256"] == sha256_of(weights)
+    reference = kornia_features_like_runtime("aliked", image, manifest.input, 640, manifest.max_keypoints, weights)
     ours_index, reference_index = close_keypoints(ours, reference, 0.1)
     assert len(reference_index) >= 0.99 * len(reference) > 500
     cosine = np.sum(ours.descriptors[ours_index] * reference.descriptors[reference_index], axis=1)

@@ -14,19 +14,11 @@ import pytest
 from lightglue_ros.features import Features
 from lightglue_ros_tools.models import build_models
 from lightglue_ros_tools.quality import homography_sequence, match_agreement
-from lightglue_ros_tools.reference import kornia_features_like_runtime, kornia_lightglue, kornia_match
-from lightglue_ros_tools.verify import shared_keypoints, torch_features
+from lightglue_ros_tools.reference import kornia_features_like_runtime, kornia_full_depth_matches
+from lightglue_ros_tools.verify import close_keypoints, shared_keypoints, torch_features
 from lightglue_ros_tools.weights import resolve_weights
 
 from .conftest import make_parts
-
-
-def kornia_matches(lightglue_weights, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1) -> np.ndarray:
-    """Full-depth kornia LightGlue (adaptive depth and width off) with the given checkpoint."""
-    matcher = kornia_lightglue(
-        lightglue_weights, input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
-    )
-    return kornia_match(matcher, f0, f1)[0]
 
 
 def assert_same_features(ours: Features, reference: Features, descriptor_atol: float) -> None:
@@ -38,21 +30,15 @@ def assert_same_features(ours: Features, reference: Features, descriptor_atol: f
     np.testing.assert_allclose(ours.scores[a], reference.scores[b], rtol=1e-3, atol=1e-6)
 
 
-def close_keypoints(ours: Features, reference: Features, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """For each reference keypoint within ``tolerance_px`` of one of ours: (our index, reference index)."""
-    distance = np.linalg.norm(reference.keypoints[:, None] - ours.keypoints[None], axis=-1)
-    nearest = distance.argmin(axis=1)
-    close = distance[np.arange(len(reference)), nearest] <= tolerance_px
-    return nearest[close], np.flatnonzero(close)
-
-
 @pytest.mark.parametrize("long_side", [0, 512])
 def test_disk_extractor_matches_kornia(disk_model_dir, motorcycle, long_side):
     parts = make_parts(disk_model_dir, resize_long_side=long_side)
     manifest = parts.extractor.manifest
     for image in motorcycle[:2]:
         ours = parts.extractor(image, "rgb8")
-        reference = kornia_features_like_runtime("disk", image, manifest.input, long_side, manifest.max_keypoints)
+        reference = kornia_features_like_runtime(
+            "disk", image, manifest.input, long_side, manifest.max_keypoints, resolve_weights("disk", None, None)[0]
+        )
         assert ours.image_size == (741, 500)
         assert len(ours) == 1024
         assert_same_features(ours, reference, descriptor_atol=1e-4)
@@ -63,7 +49,7 @@ def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
     f0, f1 = (parts.extractor(image, "rgb8") for image in motorcycle[:2])
     ours = parts.matcher(f0, f1).matches
     _, lightglue_weights = resolve_weights("disk", None, None)
-    reference = kornia_matches(lightglue_weights, 128, f0, f1)
+    reference = kornia_full_depth_matches(lightglue_weights, 128, f0, f1)
     assert len(reference) > 300
     assert match_agreement(ours, reference) >= 0.99
 
@@ -90,7 +76,7 @@ def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoin
     # Untrained LightGlue is never confident: compare the mutual nearest neighbours (threshold 0).
     parts.matcher.match_threshold = 0.0
     ours_matches = parts.matcher(*features).matches
-    reference_matches = kornia_matches(superpoint_weights[1], 256, *features, threshold=0.0)
+    reference_matches = kornia_full_depth_matches(superpoint_weights[1], 256, *features, threshold=0.0)
     assert len(reference_matches) > 0
     assert match_agreement(ours_matches, reference_matches) >= 0.99
 
@@ -108,7 +94,9 @@ def test_aliked_extractor_matches_kornia(aliked_model_dir, motorcycle, long_side
     manifest = parts.extractor.manifest
     for image in aliked_frames(motorcycle):
         ours = parts.extractor(image, "rgb8")
-        reference = kornia_features_like_runtime("aliked", image, manifest.input, long_side, manifest.max_keypoints)
+        reference = kornia_features_like_runtime(
+            "aliked", image, manifest.input, long_side, manifest.max_keypoints, resolve_weights("aliked", None, None)[0]
+        )
         assert len(reference) > 500
         ours_index, reference_index = close_keypoints(ours, reference, 0.1)
         assert len(reference_index) >= 0.99 * len(reference)
@@ -126,6 +114,6 @@ def test_aliked_matcher_matches_kornia(aliked_model_dir, motorcycle):
     for image0, image1 in ((frames[0], frames[1]), (frames[2], frames[4])):
         f0, f1 = parts.extractor(image0, "rgb8"), parts.extractor(image1, "rgb8")
         ours = parts.matcher(f0, f1).matches
-        reference = kornia_matches(lightglue_weights, 128, f0, f1)
+        reference = kornia_full_depth_matches(lightglue_weights, 128, f0, f1)
         assert len(reference) > 300
         assert match_agreement(ours, reference) >= 0.99

@@ -164,13 +164,14 @@ def bench_reference(extractor: str, frames: list[np.ndarray], pairs: int, long_s
     from .reference import kornia_features, kornia_lightglue
     from .weights import resolve_weights
 
-    matcher = kornia_lightglue(resolve_weights(extractor, None, None)[1], 128)
+    weights, lightglue_weights = resolve_weights(extractor, None, None)
+    matcher = kornia_lightglue(lightglue_weights, 128)
 
     def features(frame: np.ndarray) -> dict:
         scale = long_side / max(frame.shape[:2]) if long_side else 1.0
         resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1 else frame
         tensor = torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255
-        keypoints, _, descriptors = kornia_features(extractor, tensor, 1024)
+        keypoints, _, descriptors = kornia_features(extractor, tensor, 1024, weights)
         return {
             "keypoints": keypoints[None] / scale,
             "descriptors": descriptors[None],
@@ -271,11 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     report.update(bench_naive(parts, frames, pair_matches))
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
-    if args.reference_pairs and settings.extractor == "superpoint":
-        report["reference_fps"] = "none: kornia has no SuperPoint"
-    elif args.reference_pairs:
-        report.update(bench_reference(settings.extractor, frames, args.reference_pairs, args.resize_long_side))
-        report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
+    if args.reference_pairs:
+        from .reference import KORNIA_EXTRACTORS
+
+        if settings.extractor in KORNIA_EXTRACTORS:
+            report.update(bench_reference(settings.extractor, frames, args.reference_pairs, args.resize_long_side))
+            report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
+        else:
+            report["reference_fps"] = f"none: kornia has no {settings.extractor}"
     if args.node:
         report.update(bench_node(pipeline, args.model_dir, args.params, frames, args.resize_long_side))
     report["targets"] = {

