@@ -128,6 +128,20 @@ def _bilinear_corners(
     return corners, weights
 
 
+def _gather_bilinear(rows: torch.Tensor, height: int, width: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A (height * width, C) map, one row per pixel, read bilinearly at points (M,) inside it -> (M, C).
+
+    A corner past the last row or column is clamped in, where its weight is 0.
+    """
+    corners, weights = _bilinear_corners(x, y)
+    total = torch.zeros(x.shape[0], rows.shape[1], dtype=rows.dtype)
+    for (cx, cy), weight in zip(corners, weights):
+        row = torch.clamp(cy, 0, height - 1).to(torch.int64)
+        index = row * width + torch.clamp(cx, 0, width - 1).to(torch.int64)
+        total = total + weight[:, None] * torch.index_select(rows, 0, index)
+    return total
+
+
 class AlikedExtractor(nn.Module):
     """Image (1, 3, H, W) RGB in [0, 1], sides multiples of 32, + content size -> fixed-count ALIKED features."""
 
@@ -201,7 +215,7 @@ class AlikedExtractor(nn.Module):
         candidates = torch.where(is_max & (scores > threshold), scores, torch.full_like(scores, float("-inf")))
         indices, pixels, _, num_valid = select_top_keypoints(candidates, self.max_keypoints)
         keypoints = pixels + self._soft_argmax(scores, indices)
-        point_scores = self._bilinear(scores, keypoints)
+        point_scores = _gather_bilinear(scores.reshape(-1, 1), height, width, keypoints[:, 0], keypoints[:, 1])[:, 0]
         valid = torch.arange(self.max_keypoints, dtype=torch.int64) < num_valid.to(torch.int64)
         point_scores = torch.where(valid, point_scores, torch.zeros_like(point_scores))
         descriptors = self._descriptors(maps, keypoints, image_size, origin)
@@ -221,18 +235,6 @@ class AlikedExtractor(nn.Module):
         return (weights @ grid) / weights.sum(dim=1, keepdim=True)
 
     @staticmethod
-    def _bilinear(values: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """(H, W) map read bilinearly at (M, 2) pixel points inside it; a corner past the edge has weight 0."""
-        height, width = values.shape
-        corners, weights = _bilinear_corners(points[:, 0], points[:, 1])
-        total = torch.zeros_like(points[:, 0])
-        for (cx, cy), weight in zip(corners, weights):
-            row = torch.clamp(cy, 0, height - 1).to(torch.int64)
-            index = row * width + torch.clamp(cx, 0, width - 1).to(torch.int64)
-            total = total + weight * values.reshape(-1)[index]
-        return total
-
-    @staticmethod
     def _feature_vectors(
         maps: tuple[torch.Tensor, ...], pixels: list[torch.Tensor], ys: torch.Tensor, xs: torch.Tensor
     ) -> torch.Tensor:
@@ -247,13 +249,7 @@ class AlikedExtractor(nn.Module):
             size = _shape_hw(scale)
             src_y = ys.to(torch.float32) * ((size[0] - 1) / torch.clamp(full_h - 1, min=1.0))
             src_x = xs.to(torch.float32) * ((size[1] - 1) / torch.clamp(full_w - 1, min=1.0))
-            corners, weights = _bilinear_corners(src_x, src_y)
-            total = torch.zeros(ys.shape[0], _SCALE_DIM, dtype=scale.dtype)
-            for (cx, cy), weight in zip(corners, weights):
-                cx = torch.clamp(cx, max=size[1] - 1).to(torch.int64)
-                cy = torch.clamp(cy, max=size[0] - 1).to(torch.int64)
-                total = total + weight[:, None] * torch.index_select(rows, 0, cy * scale.shape[3] + cx)
-            parts.append(total)
+            parts.append(_gather_bilinear(rows, scale.shape[2], scale.shape[3], src_x, src_y))
         return F.normalize(torch.cat(parts, 1), p=2.0, dim=1)
 
     def _descriptors(
