@@ -191,3 +191,8 @@ class Manifest:
                 f"parameter extractor='{configured}' but the models in '{folder}' were exported for "
                 f"'{self.extractor}': re-export or change the parameter"
             )
+
+
+def exported_extractor(folder: Path) -> str | None:
+    """The extractor the models in ``folder`` were exported for; None where there is no manifest."""
+    return Manifest.read(folder).extractor if (Path(folder) / MANIFEST_NAME).is_file() else None

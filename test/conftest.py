@@ -14,7 +14,7 @@ import pytest
 import torch
 from skimage import data
 
-from lightglue_ros.manifest import MANIFEST_NAME, Manifest
+from lightglue_ros.manifest import Manifest, exported_extractor
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.pipeline_builder import PipelineParts, build_parts
 from lightglue_ros.settings import Settings
@@ -121,7 +121,7 @@ def publish_and_wait(ros: RosClient, publisher, msg, keypoints: list) -> None:
 
 def settings_for(model_dir: Path, **overrides: object) -> Settings:
     """The defaults with these models (and their extractor) and ``overrides``."""
-    found = {"extractor": Manifest.read(model_dir).extractor} if (Path(model_dir) / MANIFEST_NAME).is_file() else {}
+    found = {"extractor": extractor} if (extractor := exported_extractor(model_dir)) else {}
     return Settings.from_values({"model_dir": str(model_dir), **found, **overrides})
 
 

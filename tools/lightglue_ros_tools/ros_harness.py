@@ -20,7 +20,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image, PointCloud2
 
-from lightglue_ros.manifest import MANIFEST_NAME, Manifest
+from lightglue_ros.manifest import exported_extractor
 
 READY_LINE = "matching on"
 
@@ -57,9 +57,8 @@ class NodeProcess:
         **overrides: object,
     ) -> None:
         args = [sys.executable, *entry, "--ros-args", "--params-file", params_file]
-        manifest = Path(str(overrides.get("model_dir", ""))) / MANIFEST_NAME
-        if "extractor" not in overrides and manifest.is_file():
-            overrides["extractor"] = Manifest.read(manifest.parent).extractor
+        if "extractor" not in overrides and (found := exported_extractor(Path(str(overrides.get("model_dir", ""))))):
+            overrides["extractor"] = found
         for name, value in overrides.items():
             args += ["-p", f"{name}:={value}"]
         args += ["-r", f"__ns:={namespace}"]
