@@ -43,13 +43,12 @@ def detect_profile(manifest: Manifest, inputs: dict[str, Sequence[int | str | No
     """The extractor's detection part: each feature map over the image profile's sizes, divided by its stride."""
     strides = manifest.extractor_parts.feature_strides
     images = extractor_profile(manifest)["image"]
-    return {
-        name: tuple(
-            (1, shape[1], image[2] // strides[int(name[8:])], image[3] // strides[int(name[8:])]) for image in images
-        )
-        for name, shape in inputs.items()
-        if name.startswith("features")
-    }
+    profile: Profile = {}
+    for name, shape in inputs.items():
+        if name.startswith("features"):  # features0, features1, ...: the strides' order
+            stride = strides[int(name.removeprefix("features"))]
+            profile[name] = tuple((1, shape[1], image[2] // stride, image[3] // stride) for image in images)
+    return profile
 
 
 def keypoint_profile(inputs: dict[str, Sequence[int | str | None]], keypoints: tuple[int, int, int]) -> Profile:
