@@ -54,17 +54,20 @@ def stereo_report(pipeline: MatchingPipeline) -> dict:
 def compare(extractor: str, params: Path, sizes: list[tuple[int, int]], frames: int, reference_pairs: int) -> dict:
     model_dir = str(resolve_model_dir(None, extractor))
     defaults = load_settings(params, model_dir=model_dir, extractor=extractor)
-    pipeline = _pipeline(defaults.changed({"verify": "rectified_stereo"}))  # what a stereo node's auto means
+    pipeline = _pipeline(defaults)
+    pipeline.configure({"verify": "rectified_stereo"})  # what a stereo node's auto means
     report: dict = {"quality_at_defaults": {"resize_long_side": defaults.resize_long_side, **stereo_report(pipeline)}}
-    stream, homographies = homography_sequence(data.stereo_motorcycle()[0], frames, STREAM_SIZE)
-    stream_report, _ = bench_pipeline(_pipeline(defaults), stream, homographies)
+    pipeline.configure({"verify": defaults.verify})
+    photo = data.stereo_motorcycle()[0]
+    stream, homographies = homography_sequence(photo, frames, STREAM_SIZE)
+    stream_report, _ = bench_pipeline(pipeline, stream, homographies)
     report["quality_at_defaults"].update(
         {f"stream_{key}": stream_report[key] for key in ("matches_per_pair", "inliers_3px", "verified_inliers_3px")}
     )
-    native = defaults.changed({"resize_long_side": 0})
+    native = _pipeline(defaults.changed({"resize_long_side": 0}))  # resize is read-only: its own pipeline
     for width, height in sizes:
-        frames_at_size, homographies = homography_sequence(data.stereo_motorcycle()[0], frames, (width, height))
-        speed, _ = bench_pipeline(_pipeline(native), frames_at_size, homographies)
+        frames_at_size, homographies = homography_sequence(photo, frames, (width, height))
+        speed, _ = bench_pipeline(native, frames_at_size, homographies)  # a warm-up pass and a reset come first
         entry = {key: speed[key] for key in ("extractor_ms_per_frame", "matcher_ms_per_pair", "consecutive_fps")}
         if reference_pairs:
             entry.update(bench_reference(extractor, frames_at_size, reference_pairs, 0))
