@@ -1,6 +1,6 @@
-"""ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [mode:=stereo]
-[left_image:=...] [right_image:=...] [extractor:=disk] [model_dir:=...] [namespace:=...] [respawn:=true]
-[large_frames:=false]"""
+"""ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [preset:=live_cpu]
+[mode:=stereo] [left_image:=...] [right_image:=...] [extractor:=xfeat] [model_dir:=...] [namespace:=...]
+[respawn:=true] [large_frames:=false]"""
 
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from lightglue_ros.launch_config import node_settings
 CONFIG = Path(get_package_share_directory("lightglue_ros")) / "config"
 ARGUMENTS = {
     "params_file": (str(CONFIG / "matcher.yaml"), "YAML"),
-    "mode": ("", "consecutive or stereo; empty: the params file's"),
-    "extractor": ("", "aliked, disk or superpoint: what model_dir holds; empty: the params file's"),
+    "preset": ("", "a shipped params file by name in place of params_file: live_cpu (XFeat, camera rate), stereo"),
+    "mode": ("", "consecutive, stereo or stereo_temporal; empty: the params file's"),
+    "extractor": ("", "aliked, disk, superpoint or xfeat: what model_dir holds; empty: the params file's"),
     "model_dir": ("", "exported models; empty: the params file's, or $ROS_HOME/lightglue_ros/models/<extractor>"),
     "namespace": ("", "namespace of the node and its topics"),
     "image": ("", "input topic in consecutive mode (default: image)"),

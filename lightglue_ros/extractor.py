@@ -17,6 +17,7 @@ class FeatureExtractor:
     The model always returns ``max_keypoints`` rows sorted by score; the
     ``num_keypoints`` output says how many are real detections, and the rest
     (padding, suppressed or weak points) is cut here so it can never be matched.
+    ``detection_threshold`` (live) feeds the models that take one; below 0 the export's default.
     """
 
     def __init__(
@@ -27,6 +28,7 @@ class FeatureExtractor:
         max_keypoints: int,
         upscale: bool = False,
         sixteen_bit_depth: int = 0,
+        detection_threshold: float = -1.0,
     ) -> None:
         self.session = session
         self.manifest = manifest
@@ -35,6 +37,15 @@ class FeatureExtractor:
         self.max_keypoints = min(max_keypoints, manifest.max_keypoints)
         self.sixteen_bit_depth = sixteen_bit_depth  # 0: automatic
         self._largest_16bit_value = 0
+        self.detection_threshold = detection_threshold
+
+    def _threshold_input(self) -> dict[str, np.ndarray]:
+        """The ``detection_threshold`` input of the models that have one (ALIKED, SuperPoint, XFeat)."""
+        default = self.manifest.detection_threshold
+        if default is None:
+            return {}
+        value = default if self.detection_threshold < 0 else self.detection_threshold
+        return {"detection_threshold": np.array([value], np.float32)}
 
     def full_scale_16(self, image: np.ndarray, encoding: str) -> float:
         """White of 16-bit frames: 2^bits - 1 of the configured depth, or of the automatic one.
@@ -64,7 +75,8 @@ class FeatureExtractor:
                 f"image of {model_input.original_size[0]}x{model_input.original_size[1]} gives a model input of "
                 f"{pixels} pixels, fewer than the {self.manifest.max_keypoints} keypoints the model selects"
             )
-        out = self.session.run({"image": model_input.tensor, "image_size": model_input.content_size})
+        inputs = {"image": model_input.tensor, "image_size": model_input.content_size, **self._threshold_input()}
+        out = self.session.run(inputs)
         count = min(int(out["num_keypoints"].reshape(-1)[0]), self.max_keypoints)
         return Features(
             keypoints=model_input.to_original_pixels(out["keypoints"][0, :count]),

@@ -59,6 +59,15 @@ class NodeSettings:
     env: dict[str, str] = field(default_factory=dict)
 
 
+def preset_file(preset: str, config_dir: Path) -> Path:
+    """The shipped params file ``config/<preset>.yaml`` (``live_cpu``, ``stereo``); ConfigError names the others."""
+    path = config_dir / f"{preset}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in config_dir.glob("*.yaml"))
+        raise ConfigError(f"preset '{preset}': no {path}; the shipped presets are {shipped}")
+    return path
+
+
 def node_settings(
     params_file: str,
     namespace: str = "",
@@ -70,9 +79,12 @@ def node_settings(
     model_dir: str = "",
     respawn: str = "false",
     large_frames: str = "true",
+    preset: str = "",
     config_dir: Path | None = None,
 ) -> NodeSettings:
     """Empty arguments leave the params file's values; every given topic is remapped, whatever the mode.
+
+    ``preset`` names a shipped params file in ``config_dir`` that takes the place of ``params_file``.
 
     The file's section for this node is read here and passed as values, so it
     applies in any namespace (a ``lightglue_matcher:`` key alone matches the
@@ -81,6 +93,8 @@ def node_settings(
     ``large_frames`` puts the node on the large-frames profile in ``config_dir``
     unless the environment already chooses its transports (the camera needs the same).
     """
+    if preset:
+        params_file = str(preset_file(preset, config_dir or package_config_dir()))
     topics = (("image", image), ("left/image", left_image), ("right/image", right_image))
     # A remap onto the default name is a no-op, left out to keep the command line readable.
     remappings = [(src, dst) for src, dst in topics if dst and dst != src]

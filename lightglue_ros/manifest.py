@@ -16,7 +16,7 @@ from .model_location import export_command
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-EXTRACTORS = ("disk", "superpoint", "aliked")
+EXTRACTORS = ("disk", "superpoint", "aliked", "xfeat")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class InputPolicy:
     """How images are fed to the extractor: ``dynamic`` H/W, or one ``fixed`` size (letterboxed).
 
     ``padding``: ``end`` puts zeros after the image (DISK, SuperPoint); ``centre`` centres the image
-    and repeats its edge pixels (ALIKED, whose reference pads so and whose model expects it).
+    and repeats its edge pixels (ALIKED, whose reference pads so and whose model expects it); ``none``
+    resizes each side down to its size multiple instead (XFeat, whose reference does so).
     """
 
     policy: str
@@ -121,6 +122,9 @@ class Manifest:
     tensorrt: TensorRTEngines | None = None
     extractor_parts: ExtractorParts | None = None
     adaptive: AdaptiveParts | None = None
+    # the default of the extractor's detection_threshold input; None: the model has no such input (DISK)
+    detection_threshold: float | None = None
+    matcher_layers: int = 9  # LightGlue's depth (XFeat's LighterGlue: 6)
     version: int = MANIFEST_VERSION
 
     def write(self, folder: Path) -> Path:

@@ -19,8 +19,6 @@ from .errors import ConfigError
 from .features import Features, Matches
 from .sessions import Session, Tensor, to_host
 
-LIGHTGLUE_LAYERS = 9  # of the released LightGlue weights
-
 
 def filter_matches(
     best_index0: np.ndarray, best_log_score0: np.ndarray, best_index1: np.ndarray, threshold: float
@@ -65,8 +63,10 @@ class LightGlueMatcher:
         match_threshold: float,
         depth_confidence: float = -1.0,
         width_confidence: float = -1.0,
+        layers: int = 9,
     ) -> None:
         self.session = full
+        self.layers = layers  # what the full-depth model runs
         self.parts = parts
         self.match_threshold = match_threshold
         # cvg/LightGlue's device rule: an image's points are pruned only while it has more than this many
@@ -109,7 +109,7 @@ class LightGlueMatcher:
                 "image_size1": _image_size(features1),
             }
         )
-        self._depth = LIGHTGLUE_LAYERS
+        self._depth = self.layers
         return self._filter(out)
 
     def _filter(self, out: dict[str, np.ndarray]) -> Matches:

@@ -78,6 +78,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         maximum=16,
     ),
     ParamSpec(
+        "detection_threshold",
+        -1.0,
+        "keep keypoints whose detection score is above this (ALIKED, SuperPoint, XFeat; DISK keeps every "
+        "maximum); 0 fills the keypoint budget with the strongest maxima; < 0: the extractor's default",
+        minimum=-1.0,
+        maximum=1.0,
+        read_only=False,
+    ),
+    ParamSpec(
         "match_threshold",
         0.1,
         "keep mutual matches with probability above this",

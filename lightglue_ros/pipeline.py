@@ -101,6 +101,7 @@ class MatchingPipeline:
         """The one place that maps each live parameter to the part it changes."""
         self._matcher.configure(settings.depth_confidence, settings.width_confidence)  # ConfigError first
         self._matcher.match_threshold = settings.match_threshold
+        self._extractor.detection_threshold = settings.detection_threshold
         self._stereo.slop_ns = seconds_to_ns(settings.stereo_slop)
         self._clock.jump_tolerance_ns = seconds_to_ns(settings.time_jump_tolerance)
         self._tracker.min_score = settings.track_min_score

@@ -51,6 +51,7 @@ def build_parts(settings: Settings, log: Callable[[str], None] = print) -> Pipel
         settings.max_keypoints,
         settings.upscale,
         settings.sixteen_bit_depth,
+        settings.detection_threshold,
     )
     return PipelineParts(manifest, extractor, make_matcher(manifest, sessions, settings))
 
@@ -128,6 +129,7 @@ def make_matcher(manifest: Manifest, sessions: dict[str, Session], settings: Set
             settings.match_threshold,
             settings.depth_confidence,
             settings.width_confidence,
+            manifest.matcher_layers,
         )
     except ConfigError as exc:
         raise ModelError(f"models in '{settings.resolved_model_dir}': {exc}") from exc

@@ -2,8 +2,8 @@
 
 Accepts every common ROS encoding, resizes by the long side keeping the aspect
 ratio, pads bottom/right to the model's size multiple (or letterboxes into a
-fixed export size) and remembers the scale so keypoints come back in the
-camera's own pixels.
+fixed export size; or, for XFeat, stretches each side to it) and remembers the
+scale so keypoints come back in the camera's own pixels.
 """
 
 from __future__ import annotations
@@ -119,6 +119,15 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def _fill_size(policy: InputPolicy, width: int, height: int) -> tuple[int, int]:
+    """The input size a frame is stretched to when nothing is padded: the fixed export size, or each side
+    down to its size multiple."""
+    if policy.policy == "fixed":
+        return policy.width, policy.height
+    m = policy.size_multiple
+    return max(m, width // m * m), max(m, height // m * m)
+
+
 def prepare(
     image: np.ndarray,
     encoding: str,
@@ -148,6 +157,8 @@ def prepare(
             f"image of {width}x{height} becomes {new_w}x{new_h} in the model, smaller than {MIN_SIDE} px on a side: "
             "raise resize_long_side"
         )
+    if policy.padding == "none":  # the whole frame fills the model input, each axis scaled on its own
+        new_w, new_h = _fill_size(policy, new_w, new_h)
     pixels = _resize(pixels, new_w, new_h)
     if policy.policy == "fixed":
         pad_h, pad_w = policy.height, policy.width

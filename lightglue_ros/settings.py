@@ -27,6 +27,7 @@ class Settings:
     resize_long_side: int
     upscale: bool
     sixteen_bit_depth: int
+    detection_threshold: float
     match_threshold: float
     depth_confidence: float
     width_confidence: float

@@ -1,4 +1,5 @@
-"""Shared fixtures: models exported once per session from real (DISK, ALIKED) or seeded random (SuperPoint) weights."""
+"""Shared fixtures: models exported once per session from real (DISK, ALIKED, XFeat) or seeded random (SuperPoint)
+weights."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.pipeline_builder import PipelineParts, build_parts
 from lightglue_ros.settings import Settings
 from lightglue_ros_tools import export
-from lightglue_ros_tools.lightglue_model import LightGlue
+from lightglue_ros_tools.lightglue_model import LightGlue, MatcherShape
 from lightglue_ros_tools.ros_harness import NodeProcess, RosClient
 from lightglue_ros_tools.superpoint_model import SuperPointNet
 
@@ -65,6 +66,13 @@ def aliked_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def xfeat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "xfeat"
+    assert export.main(["--extractor", "xfeat", "--output", str(folder)]) == 0
+    return folder
+
+
 def as_fp16_build(model_dir: Path, folder: Path) -> Path:
     """A copy of an export as an fp16 build (``--fp16``) sees it: the extractor runs in its two parts."""
     shutil.copytree(model_dir, folder)
@@ -83,13 +91,18 @@ def aliked_fp16_model_dir(aliked_model_dir: Path, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
+def xfeat_fp16_model_dir(xfeat_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return as_fp16_build(xfeat_model_dir, tmp_path_factory.mktemp("models") / "xfeat_fp16")
+
+
+@pytest.fixture(scope="session")
 def superpoint_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Seeded random checkpoints in the official file layouts (old LightGlue key names included)."""
     folder = tmp_path_factory.mktemp("superpoint_weights")
     torch.manual_seed(SEED)
     net = SuperPointNet()
     torch.save(net.state_dict(), folder / "superpoint_v1.pth")
-    lightglue = LightGlue(256).state_dict()
+    lightglue = LightGlue(MatcherShape(256)).state_dict()
     released = {
         re.sub(r"^transformers\.(\d+)\.(self_attn|cross_attn)\.", r"\2.\1.", k): v for k, v in lightglue.items()
     }

@@ -54,7 +54,9 @@ def test_adaptive_decisions_follow_kornia(disk_model_dir, consecutive, motorcycl
     _, weights = resolve_weights("disk", None, None)
     for depth_confidence, width_confidence in ((0.95, 0.99), (-1.0, 0.9), (0.95, -1.0)):
         parts.matcher.configure(depth_confidence, width_confidence)
-        reference = kornia_lightglue(weights, 128, depth_confidence=depth_confidence, width_confidence=width_confidence)
+        reference = kornia_lightglue(
+            weights, "disk", depth_confidence=depth_confidence, width_confidence=width_confidence
+        )
         for f0, f1 in pairs:
             ours = parts.matcher(f0, f1).matches
             theirs, stop = kornia_match(reference, f0, f1)

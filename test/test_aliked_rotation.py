@@ -14,6 +14,7 @@ import pytest
 
 from lightglue_ros.manifest import Manifest
 from lightglue_ros_tools import export
+from lightglue_ros_tools.aliked_model import ALIKED_REFERENCE_THRESHOLD
 from lightglue_ros_tools.quality import homography_inliers, rotated
 from lightglue_ros_tools.reference import kornia_features_like_runtime
 from lightglue_ros_tools.verify import close_keypoints
@@ -41,7 +42,7 @@ def correct_matches(parts, image: np.ndarray, degrees: float) -> tuple[int, floa
 
 def test_n16rot_export_is_kornias_n16rot(aliked_rot_model_dir, motorcycle):
     manifest = Manifest.read(aliked_rot_model_dir)
-    parts = make_parts(aliked_rot_model_dir, extractor="aliked", resize_long_side=640)
+    parts = make_parts(aliked_rot_model_dir, resize_long_side=640, detection_threshold=ALIKED_REFERENCE_THRESHOLD)
     image = motorcycle[0]
     ours = parts.extractor(image, "rgb8")
     weights = wheel_weights_dir() / "aliked-n16rot.pth"

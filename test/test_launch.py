@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from lightglue_ros.errors import ConfigError
 from lightglue_ros.launch_config import node_settings, ros_arguments
 from lightglue_ros.match_codec import decode_matches
 from lightglue_ros_tools.ros_harness import READY_LINE, image_msg
@@ -33,6 +36,14 @@ def test_settings_leave_the_params_file_alone_unless_told(monkeypatch):
     assert node_settings("config/stereo.yaml", "robot").parameters["mode"] == "stereo"  # applies in a namespace
     monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")  # the user's own choice stays
     assert node_settings("p.yaml", config_dir=config).env == {}
+
+
+def test_a_preset_names_a_shipped_params_file():
+    config = Path("config")
+    live = node_settings("config/matcher.yaml", preset="live_cpu", config_dir=config)
+    assert live.params_file == "config/live_cpu.yaml" and live.parameters["extractor"] == "xfeat"
+    with pytest.raises(ConfigError, match=r"preset 'fast': no config/fast.yaml; the shipped presets are \[.*live_cpu"):
+        node_settings("config/matcher.yaml", preset="fast", config_dir=config)
 
 
 def test_remap_and_namespace_reach_the_running_node(ros, disk_model_dir, tmp_path, motorcycle):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lightglue_ros.features import Features
+from lightglue_ros_tools.aliked_model import ALIKED_REFERENCE_THRESHOLD
 from lightglue_ros_tools.models import build_models
 from lightglue_ros_tools.quality import homography_sequence, match_agreement
 from lightglue_ros_tools.reference import kornia_features_like_runtime, kornia_full_depth_matches
@@ -49,7 +50,7 @@ def test_disk_matcher_matches_kornia(disk_model_dir, motorcycle):
     f0, f1 = (parts.extractor(image, "rgb8") for image in motorcycle[:2])
     ours = parts.matcher(f0, f1).matches
     _, lightglue_weights = resolve_weights("disk", None, None)
-    reference = kornia_full_depth_matches(lightglue_weights, 128, f0, f1)
+    reference = kornia_full_depth_matches(lightglue_weights, "disk", f0, f1)
     assert len(reference) > 300
     assert match_agreement(ours, reference) >= 0.99
 
@@ -76,7 +77,7 @@ def test_superpoint_extractor_and_matcher_parity(superpoint_model_dir, superpoin
     # Untrained LightGlue is never confident: compare the mutual nearest neighbours (threshold 0).
     parts.matcher.match_threshold = 0.0
     ours_matches = parts.matcher(*features).matches
-    reference_matches = kornia_full_depth_matches(superpoint_weights[1], 256, *features, threshold=0.0)
+    reference_matches = kornia_full_depth_matches(superpoint_weights[1], "superpoint", *features, threshold=0.0)
     assert len(reference_matches) > 0
     assert match_agreement(ours_matches, reference_matches) >= 0.99
 
@@ -90,7 +91,7 @@ def aliked_frames(motorcycle) -> list[np.ndarray]:
 @pytest.mark.parametrize("long_side", [0, 640])
 def test_aliked_extractor_matches_kornia(aliked_model_dir, motorcycle, long_side):
     """Native 741x500 (padded to 768x512 around the image, as kornia pads) and 640 long side."""
-    parts = make_parts(aliked_model_dir, extractor="aliked", resize_long_side=long_side)
+    parts = make_parts(aliked_model_dir, resize_long_side=long_side, detection_threshold=ALIKED_REFERENCE_THRESHOLD)
     manifest = parts.extractor.manifest
     for image in aliked_frames(motorcycle):
         ours = parts.extractor(image, "rgb8")
@@ -108,12 +109,14 @@ def test_aliked_extractor_matches_kornia(aliked_model_dir, motorcycle, long_side
 
 def test_aliked_matcher_matches_kornia(aliked_model_dir, motorcycle):
     """Full depth on the motorcycle pair and on a homography stream's pair, our features in both."""
-    parts = make_parts(aliked_model_dir, extractor="aliked", depth_confidence=-1.0, width_confidence=-1.0)
+    parts = make_parts(
+        aliked_model_dir, depth_confidence=-1.0, width_confidence=-1.0, detection_threshold=ALIKED_REFERENCE_THRESHOLD
+    )
     _, lightglue_weights = resolve_weights("aliked", None, None)
     frames = aliked_frames(motorcycle)
     for image0, image1 in ((frames[0], frames[1]), (frames[2], frames[4])):
         f0, f1 = parts.extractor(image0, "rgb8"), parts.extractor(image1, "rgb8")
         ours = parts.matcher(f0, f1).matches
-        reference = kornia_full_depth_matches(lightglue_weights, 128, f0, f1)
+        reference = kornia_full_depth_matches(lightglue_weights, "aliked", f0, f1)
         assert len(reference) > 300
         assert match_agreement(ours, reference) >= 0.99

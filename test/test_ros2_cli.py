@@ -153,6 +153,36 @@ def test_ros2_launch_from_another_folder_finds_the_default_models_and_serves_mat
     assert code == 0 and "Traceback" not in launch.output(), launch.output()
 
 
+def test_ros2_launch_the_live_cpu_preset_keeps_up_with_a_30_hz_camera(workspace, ros, xfeat_model_dir, tmp_path):
+    """preset:=live_cpu (XFeat + LighterGlue) from another folder: a best-effort camera at 30 Hz, matches arrive
+    and are right; the start-up summary names the XFeat checkpoint. How many pairs per second it keeps up
+    with is measured, not asserted (README "Live on a CPU")."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    arguments = f"namespace:=live preset:=live_cpu model_dir:={xfeat_model_dir} image:=/live_cam/image_raw"
+    launch = Launch(workspace, elsewhere, arguments)
+    try:
+        assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
+        assert "(xfeat, 768 of 1024 keypoints, fp32, from xfeat.pt)" in launch.output()
+        matches = ros.listen("/live/lightglue/matches")
+        assert ros.spin_until(lambda: ros.node.count_publishers("/live/lightglue/matches") > 0, 20)
+        views, homographies = camera_views()
+        order = ping_pong(views, 300)
+        camera = _camera(tmp_path, "--topic", "/live_cam/image_raw", "--frames", "300", "--rate", "30")
+        try:
+            assert ros.spin_until(lambda: len(matches) >= 5, 60), launch.output()
+        finally:
+            camera.kill()
+        for msg in matches[:5]:
+            points = _read_points(msg, ("x0", "y0", "x1", "y1", "sec_other"))
+            newer, older = (order[sec - 1000] for sec in (msg.header.stamp.sec, int(points[0, 4])))
+            truth = homographies[newer] @ np.linalg.inv(homographies[older])
+            assert len(points) > 100 and homography_inliers(points[:, :2], points[:, 2:4], truth, 3) >= 0.9
+    finally:
+        code = launch.stop()
+    assert code == 0 and "Traceback" not in launch.output(), launch.output()
+
+
 def test_the_installed_package_finds_its_fast_dds_profile(workspace):
     """The transport tools read config/ from where colcon installed it, not from a source checkout."""
     code = "from lightglue_ros.launch_config import package_config_dir; print(package_config_dir())"

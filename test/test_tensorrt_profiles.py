@@ -26,7 +26,12 @@ from .conftest import RecordingSession, settings_for
 
 @pytest.mark.parametrize(  # fp16: the extractor in parts
     ("models", "extractor"),
-    [("disk_model_dir", "disk"), ("disk_fp16_model_dir", "disk"), ("aliked_fp16_model_dir", "aliked")],
+    [
+        ("disk_model_dir", "disk"),
+        ("disk_fp16_model_dir", "disk"),
+        ("aliked_fp16_model_dir", "aliked"),
+        ("xfeat_fp16_model_dir", "xfeat"),
+    ],
 )
 def test_profiles_cover_every_shape_of_a_real_run(models, extractor, motorcycle, request):
     model_dir = request.getfixturevalue(models)
@@ -108,7 +113,9 @@ def test_aliked_detect_profile_follows_each_scale(aliked_model_dir):
     }
 
 
-@pytest.mark.parametrize("models", ["disk_model_dir", "disk_fp16_model_dir", "aliked_fp16_model_dir"])
+@pytest.mark.parametrize(
+    "models", ["disk_model_dir", "disk_fp16_model_dir", "aliked_fp16_model_dir", "xfeat_fp16_model_dir"]
+)
 def test_the_engine_builders_warm_up_inputs_run_every_model(models, request):
     """``--engine`` builds each engine by running its model once at the profile's optimal shapes."""
     model_dir = request.getfixturevalue(models)

