@@ -1,13 +1,13 @@
 """ros2 launch lightglue_ros matcher.launch.py [image:=/camera/image_raw] [params_file:=...] [preset:=live_cpu]
 [mode:=stereo] [left_image:=...] [right_image:=...] [extractor:=xfeat] [model_dir:=...] [namespace:=...]
-[respawn:=true] [large_frames:=false]"""
+[respawn:=true] [large_frames:=false] [autostart:=false]"""
 
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
 
 from launch import LaunchDescription
 from lightglue_ros.launch_config import node_settings
@@ -25,6 +25,7 @@ ARGUMENTS = {
     "right_image": ("", "right input topic in stereo mode (default: right/image)"),
     "respawn": ("false", "restart the node when it exits (it exits with code 3 when its models keep failing)"),
     "large_frames": ("true", "Fast DDS profile with 32 MiB shared memory for the node (use it for the camera too)"),
+    "autostart": ("true", "configure and activate at start; false: a lifecycle manager or ros2 lifecycle set does"),
 }
 
 
@@ -32,7 +33,7 @@ def _node(context):
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     settings = node_settings(**values, config_dir=CONFIG)
     return [
-        Node(
+        LifecycleNode(  # a managed node: README "Managed node"
             package="lightglue_ros",
             executable="matcher_node",
             name="lightglue_matcher",

@@ -22,12 +22,37 @@ WARN_COUNTERS = (
     "input_loss",
     "low_inlier_share",
 )
-COUNTERS = ("received", "dropped_overload", "bad_frames", "errors", "stamp_not_increasing", "time_jumps")
+COUNTERS = (
+    "received",
+    "dropped_overload",
+    "dropped_inactive",  # parked frames let go at deactivate (a lifecycle transition asked for it: no WARN)
+    "bad_frames",
+    "errors",
+    "stamp_not_increasing",
+    "time_jumps",
+)
 LOSS_WARN_SHARE = 0.05  # estimated share of frames lost on the way before /diagnostics warns
 UNPAIRED_WARN_FRAMES = 3  # stereo frames in a row with a partner candidate outside stereo_slop
 # A pair whose matches fit its geometry less than this is not one rigid scene seen twice. Clean camera pairs
 # measured here: 0.98-1.0 (README "Geometric verification").
 INLIER_WARN_SHARE = 0.5
+
+
+IDLE = {  # what the node does in each lifecycle state but active
+    "unconfigured": "no models loaded; set parameters, then configure (ros2 lifecycle set <node> configure)",
+    "inactive": "models loaded, cameras let go: nothing is processed or published until activate",
+    "finalized": "shut down",
+}
+
+
+def idle_status(name: str, lifecycle_state: str) -> DiagnosticStatus:
+    """/diagnostics of a node that has no pipeline (unconfigured or finalized): its state, level OK."""
+    return DiagnosticStatus(
+        level=DiagnosticStatus.OK,
+        name=name,
+        message=f"{lifecycle_state}: {IDLE.get(lifecycle_state, 'in transition')}",
+        values=[KeyValue(key="lifecycle_state", value=lifecycle_state)],
+    )
 
 
 class Health:
@@ -50,10 +75,13 @@ class Health:
         self.counters[counter] += 1
         self._last_event[counter] = (time.monotonic(), what)
 
-    def status(self, name: str, stats: PipelineStats) -> DiagnosticStatus:
+    def status(self, name: str, stats: PipelineStats, lifecycle_state: str = "active") -> DiagnosticStatus:
         lost, sent = map(sum, zip(*(monitor.missing() for monitor in self.inputs.values())))
         level, message = self._level(stats, lost, sent)
+        if lifecycle_state != "active":
+            message = f"{lifecycle_state}: {IDLE[lifecycle_state]}" + ("" if message == "ok" else f"; {message}")
         values = {
+            "lifecycle_state": lifecycle_state,
             "input_rate_hz": f"{sum(monitor.rate_hz() for monitor in self.inputs.values()):.2f}",
             "input_loss_estimate": f"{lost / sent:.3f}" if sent else "0",
             **{f"{stage}_ms": f"{ms:.1f}" for stage, ms in stats.timings_ms.items()},

@@ -52,7 +52,7 @@ def large_frames_env(config_dir: Path) -> dict[str, str]:
 class NodeSettings:
     params_file: str
     parameters: dict[str, Any] | str  # the file's section for this node, or the file itself if unreadable
-    overrides: dict[str, str]
+    overrides: dict[str, Any]
     remappings: list[tuple[str, str]]
     namespace: str
     respawn: bool = False
@@ -80,6 +80,7 @@ def node_settings(
     respawn: str = "false",
     large_frames: str = "true",
     preset: str = "",
+    autostart: str = "true",
     config_dir: Path | None = None,
 ) -> NodeSettings:
     """Empty arguments leave the params file's values; every given topic is remapped, whatever the mode.
@@ -99,7 +100,9 @@ def node_settings(
     # A remap onto the default name is a no-op, left out to keep the command line readable.
     remappings = [(src, dst) for src, dst in topics if dst and dst != src]
     given = (("mode", mode), ("extractor", extractor), ("model_dir", model_dir))
-    overrides = {name: value for name, value in given if value}
+    overrides: dict[str, Any] = {name: value for name, value in given if value}
+    if autostart.lower() not in TRUE:
+        overrides["autostart"] = False
     chosen = any(name in os.environ for name in TRANSPORT_CHOICES)
     wanted = large_frames.lower() in TRUE and config_dir is not None
     env = large_frames_env(config_dir) if wanted and not chosen else {}

@@ -34,7 +34,10 @@ def _declare(node: Node, spec: ParamSpec) -> object:
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    # Never read_only to ROS: while unconfigured every parameter may be set; the node refuses the read-at-configure
+    # ones while configured, with what to do (MatcherNode._on_set_parameters).
+    description = spec.description + (" (read at configure)" if spec.read_only else " (live)")
+    descriptor = ParameterDescriptor(description=description)
     if spec.choices:
         descriptor.additional_constraints = f"one of {list(spec.choices)}"
     if isinstance(spec.default, bool):

@@ -32,7 +32,7 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
-    read_only: bool = True  # a change needs a model reload or a new subscription
+    read_only: bool = True  # read at configure: a change needs cleanup and configure (a model reload)
 
 
 PARAMS: tuple[ParamSpec, ...] = (
@@ -206,6 +206,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("qos_reliability", "best_effort", "subscription reliability", choices=("best_effort", "reliable")),
     ParamSpec("qos_depth", 1, "subscription queue depth", minimum=1, maximum=1000),
+    ParamSpec(
+        "autostart",
+        True,
+        "configure and activate at start (a plain node); false: a lifecycle manager or ros2 lifecycle set drives it",
+    ),
 )
 SPECS = {spec.name: spec for spec in PARAMS}
 

@@ -136,6 +136,10 @@ class MatchingPipeline:
             stereo_slop_ns=stereo.slop_ns,
         )
 
+    def release_memory(self) -> None:
+        """Before the pipeline is dropped (a managed node's cleanup): the shared CPU arena gives back what it holds."""
+        self._matcher.session.release_arena()
+
     def reset(self) -> None:
         """Start a new sequence: no frame before this is paired, tracked or kept (also after a time jump)."""
         self._cache.clear()

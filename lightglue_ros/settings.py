@@ -46,6 +46,7 @@ class Settings:
     input_type: str
     qos_reliability: str
     qos_depth: int
+    autostart: bool
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> Settings:
@@ -56,7 +57,10 @@ class Settings:
         """These settings with ``changes`` applied and checked; with ``live_only``, read-only ones are refused."""
         frozen = sorted(name for name in changes if live_only and name in SPECS and SPECS[name].read_only)
         if frozen:
-            raise ConfigError(f"parameter(s) {frozen} are read-only: they need a restart")
+            raise ConfigError(
+                f"parameter(s) {frozen} are read-only while the node is configured: they are read at configure; "
+                "cleanup first (ros2 lifecycle set <node> deactivate, then cleanup), set them, configure again"
+            )
         return Settings.from_values({**self.as_dict(), **changes})
 
     def as_dict(self) -> dict[str, Any]:

@@ -183,6 +183,34 @@ def test_ros2_launch_the_live_cpu_preset_keeps_up_with_a_30_hz_camera(workspace,
     assert code == 0 and "Traceback" not in launch.output(), launch.output()
 
 
+def test_ros2_lifecycle_drives_a_node_launched_with_autostart_off(workspace, ros, xfeat_model_dir, tmp_path):
+    """`autostart:=false`: the node waits unconfigured until `ros2 lifecycle set` configures and activates it,
+    as a robot's bring-up would; deactivated, it lets the camera go."""
+    arguments = f"namespace:=lc extractor:=xfeat model_dir:={xfeat_model_dir} autostart:=false"
+    launch = Launch(workspace, tmp_path, arguments)
+    node = "/lc/lightglue_matcher"
+    lifecycle = "ros2 lifecycle {} --no-daemon --spin-time 5 " + node  # no daemon: nothing outlives the test
+    try:
+        assert ros.spin_until(lambda: "lightglue_matcher" in ros.node.get_node_names(), 60), launch.output()
+        assert "unconfigured [1]" in _run(workspace, lifecycle.format("get"))
+        assert ros.node.count_subscribers("/lc/image") == 0  # no camera held before activate
+        assert "Transitioning successful" in _run(workspace, lifecycle.format("set") + " configure", timeout=90)
+        assert "Transitioning successful" in _run(workspace, lifecycle.format("set") + " activate")
+        assert "active [3]" in _run(workspace, lifecycle.format("get"))
+        assert ros.spin_until(lambda: ros.node.count_subscribers("/lc/image") == 1, 20)
+        matches = ros.listen("/lc/lightglue/matches")
+        camera = _camera(tmp_path, "--topic", "/lc/image", "--frames", "100", "--rate", "10")
+        try:
+            assert ros.spin_until(lambda: len(matches) >= 2, 60), launch.output()
+            assert "Transitioning successful" in _run(workspace, lifecycle.format("set") + " deactivate")
+            assert ros.spin_until(lambda: ros.node.count_subscribers("/lc/image") == 0, 20)  # the camera let go
+        finally:
+            camera.kill()
+    finally:
+        code = launch.stop()
+    assert code == 0 and "Traceback" not in launch.output(), launch.output()
+
+
 def test_the_installed_package_finds_its_fast_dds_profile(workspace):
     """The transport tools read config/ from where colcon installed it, not from a source checkout."""
     code = "from lightglue_ros.launch_config import package_config_dir; print(package_config_dir())"

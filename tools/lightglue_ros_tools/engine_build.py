@@ -20,7 +20,7 @@ import numpy as np
 
 from lightglue_ros.errors import ModelError
 from lightglue_ros.manifest import TENSORRT_CACHE_DIR, Manifest, TensorRTEngines
-from lightglue_ros.sessions import OrtSession, declared_inputs
+from lightglue_ros.sessions import ONNX_TYPES, OrtSession, declared_inputs
 from lightglue_ros.tensorrt_profiles import Profile, default_keypoint_range, profile_for
 from lightglue_ros.tensorrt_provider import MachineIdentity, machine_identity, missing_for
 
@@ -34,7 +34,7 @@ def example_inputs(profile: Profile, types: dict[str, str]) -> dict[str, np.ndar
     height, width = image[1][2:] if image else (480, 640)
     inputs = {}
     for name, type_ in types.items():
-        dtype = np.int64 if type_ == "tensor(int64)" else np.float32
+        dtype = ONNX_TYPES.get(type_, np.float32)
         if name in profile:
             inputs[name] = rng.random(profile[name][1]).astype(dtype)
         elif name == "detection_threshold":  # 0: every maximum competes, the most work

@@ -14,6 +14,8 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -143,6 +145,21 @@ class RosClient:
         future = client.call_async(request)
         assert self.spin_until(future.done, 20)
         return future.result().results
+
+    def lifecycle(self, node_name: str, transition: str) -> bool:
+        """Ask a managed node for a transition by label (configure, activate, ...), as `ros2 lifecycle set` does."""
+        client = self.node.create_client(ChangeState, f"{node_name}/change_state")
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(ChangeState.Request(transition=Transition(label=transition)))
+        assert self.spin_until(future.done, 120), f"no answer to {transition}"
+        return future.result().success
+
+    def lifecycle_state(self, node_name: str) -> str:
+        client = self.node.create_client(GetState, f"{node_name}/get_state")
+        assert client.wait_for_service(timeout_sec=20)
+        future = client.call_async(GetState.Request())
+        assert self.spin_until(future.done, 20)
+        return future.result().current_state.label
 
     def diagnostics_of(self, node_name: str) -> list[dict[str, str]]:
         return [
