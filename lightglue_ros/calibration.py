@@ -1,5 +1,5 @@
-"""A camera's calibration (sensor_msgs/CameraInfo's K, D and distortion model) and the undistorted normalized
-image coordinates a VIO back end consumes, computed with OpenCV's camera models."""
+"""A camera's calibration (sensor_msgs/CameraInfo's K, D, distortion model and a stereo calibration's R and
+P): undistorted normalized image coordinates and stereo depth, computed with OpenCV's camera models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .tracking import FrameTracks
 
 # CameraInfo distortion_model -> how many coefficients OpenCV reads (plumb_bob: k1 k2 p1 p2 k3; rational: + k4-k6).
 SUPPORTED = {"plumb_bob": (4, 5), "rational_polynomial": (8,), "equidistant": (4,)}
@@ -26,12 +25,21 @@ class CameraModel:
     distortion: np.ndarray  # D as CameraInfo gives it
     model: str  # CameraInfo.distortion_model
     size: tuple[int, int]  # (width, height) the calibration is for
+    rectification: np.ndarray | None = None  # (3, 3) R of a stereo calibration: camera -> rectified frame
+    projection: np.ndarray | None = None  # (3, 4) P of a stereo calibration; the right one's P[0, 3] = -fx' B
 
     @classmethod
-    def from_camera_info(cls, k: object, d: object, model: str, width: int, height: int) -> CameraModel:
-        """From CameraInfo's fields (``k`` row-major 3x3, ``d``); checked when a frame is normalized with it."""
+    def from_camera_info(
+        cls, k: object, d: object, model: str, width: int, height: int, r: object = None, p: object = None
+    ) -> CameraModel:
+        """From CameraInfo's fields (``k`` row-major 3x3, ``d``, and ``r``, ``p`` where a stereo calibration
+        filled them: all-zero ones are unset); checked when a frame is normalized with it."""
         matrix = np.asarray(k, np.float64).reshape(3, 3)
-        return cls(matrix, np.asarray(d, np.float64).ravel(), model, (int(width), int(height)))
+        rotation = None if r is None or not np.any(r) else np.asarray(r, np.float64).reshape(3, 3)
+        projection = None if p is None or not np.any(p) else np.asarray(p, np.float64).reshape(3, 4)
+        if projection is not None and rotation is None:
+            rotation = np.eye(3)  # a P without R: a camera that is its own rectified frame
+        return cls(matrix, np.asarray(d, np.float64).ravel(), model, (int(width), int(height)), rotation, projection)
 
     def check(self, image_size: tuple[int, int]) -> None:
         """InputError, naming what is wrong, when this calibration cannot serve an image of ``image_size``."""
@@ -54,45 +62,53 @@ class CameraModel:
 
     def normalize(self, points: np.ndarray) -> np.ndarray:
         """Pixels (N, 2) -> undistorted normalized image coordinates (N, 2): x = X/Z, y = Y/Z of the ray."""
+        return self._undistort(points, None, None)
+
+    def rectify(self, points: np.ndarray) -> np.ndarray:
+        """Pixels (N, 2) -> pixels of the rectified image (R, then P): where a stereo calibration puts them."""
+        return self._undistort(points, self.rectification, self.projection)
+
+    def _undistort(self, points: np.ndarray, rotation: np.ndarray | None, projection: np.ndarray | None) -> np.ndarray:
         if len(points) == 0:
             return np.zeros((0, 2), np.float64)
         pixels = np.ascontiguousarray(points, np.float64).reshape(-1, 1, 2)
         if self.model == "equidistant":
-            normalized = cv2.fisheye.undistortPoints(pixels, self.camera_matrix, self.distortion)
+            undistorted = cv2.fisheye.undistortPoints(
+                pixels, self.camera_matrix, self.distortion, R=rotation, P=projection
+            )
         else:
             criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)  # the default 5 rounds is coarse
             if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4, as ROS distributions ship it
-                normalized = cv2.undistortPointsIter(pixels, self.camera_matrix, self.distortion, None, None, criteria)
+                undistorted = cv2.undistortPointsIter(
+                    pixels, self.camera_matrix, self.distortion, rotation, projection, criteria
+                )
             else:  # OpenCV 5 takes the criteria in undistortPoints
-                normalized = cv2.undistortPoints(pixels, self.camera_matrix, self.distortion, criteria=criteria)
-        return normalized.reshape(-1, 2)
+                undistorted = cv2.undistortPoints(
+                    pixels, self.camera_matrix, self.distortion, R=rotation, P=projection, criteria=criteria
+                )
+        return undistorted.reshape(-1, 2)
 
 
-class NormalizedTracks:
-    """Tracked points in normalized coordinates and their velocity per second against the reference frame, as
-    VINS-style feature trackers publish them; NaN where the frame (or its reference) has no calibration."""
+def stereo_depth(
+    left: CameraModel, right: CameraModel, left_points: np.ndarray, right_points: np.ndarray
+) -> np.ndarray:
+    """Depth (m, along the left camera's axis) of matched points from a stereo calibration, NaN where there is
+    none or the rectified disparity is not positive.
 
-    def __init__(self) -> None:
-        self._reference: tuple[int, dict[int, np.ndarray]] | None = None  # stamp, track id -> normalized point
-
-    def reset(self) -> None:
-        self._reference = None
-
-    def update(
-        self, tracks: FrameTracks, keypoints: np.ndarray, camera: CameraModel | None, stamp_ns: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(T, 2) normalized points and (T, 2) velocities of this frame's tracks; a new track's velocity is 0."""
-        points = np.full((len(tracks), 2), np.nan)
-        if camera is not None:
-            points = camera.normalize(keypoints[tracks.indices])
-        velocity = np.zeros_like(points)
-        if self._reference is not None:
-            reference_stamp, reference = self._reference
-            seconds = (stamp_ns - reference_stamp) / 1e9
-            for row, track_id in enumerate(tracks.track_ids.tolist()):
-                if track_id in reference:
-                    velocity[row] = (points[row] - reference[track_id]) / seconds if seconds > 0 else np.nan
-        velocity[np.isnan(points[:, 0])] = np.nan
-        if tracks.is_keyframe:
-            self._reference = (stamp_ns, dict(zip(tracks.track_ids.tolist(), points)))
-        return points.astype(np.float32), velocity.astype(np.float32)
+    Both points go into the rectified frame (undistorted with R and P), so raw and rectified image topics
+    work alike; there ``Z = (Tx_left - Tx_right) / disparity`` with ``Tx = P[0, 3] = -fx' B``, and the point
+    is turned back into the left camera (R transposed).
+    """
+    depth = np.full(len(left_points), np.nan)
+    if left.projection is None or right.projection is None:
+        return depth
+    fx_baseline = left.projection[0, 3] - right.projection[0, 3]
+    if fx_baseline <= 0 or len(left_points) == 0:
+        return depth
+    rectified_left, rectified_right = left.rectify(left_points), right.rectify(right_points)
+    (fx, fy), (cx, cy) = np.diag(left.projection)[:2], left.projection[:2, 2]
+    disparity = (rectified_left[:, 0] - cx) - (rectified_right[:, 0] - right.projection[0, 2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(disparity > 0, fx_baseline / disparity, np.nan)
+    in_rectified = np.c_[(rectified_left[:, 0] - cx) / fx * z, (rectified_left[:, 1] - cy) / fy * z, z]
+    return (in_rectified @ left.rectification)[:, 2]  # R^T x, row by row

@@ -90,7 +90,9 @@ class FrameProcessor:
         image, encoding = decode_image(msg)
         camera = None
         if (info := camera_info) is not None:
-            camera = CameraModel.from_camera_info(info.k, info.d, info.distortion_model, info.width, info.height)
+            camera = CameraModel.from_camera_info(
+                info.k, info.d, info.distortion_model, info.width, info.height, info.r, info.p
+            )
         frame = Frame(image, encoding, stamp_ns(msg.header.stamp), msg.header.frame_id, camera)
         step = self.pipeline.process(stream, frame)
         events, warnings = self._stamp_events(step.stamp, name)
@@ -131,15 +133,8 @@ class FrameProcessor:
             right = result.temporal_right
             messages.append((TEMPORAL_RIGHT, pair_message(right, right.key1, outliers)))
         if result.tracks is not None:
-            right = None
-            if result.stereo is not None:  # each tracked left point's right match (inliers only), NaN without one
-                right = np.full_like(result.features.keypoints, np.nan)
-                m = result.stereo.inlier_matches.matches
-                right[m[:, 0]] = result.stereo.features1.keypoints[m[:, 1]]
             header = header_of(result.key)
-            tracks = encode_tracks(
-                header, result.tracks, result.features.keypoints, result.track_normalized, result.track_velocity, right
-            )
+            tracks = encode_tracks(header, result)
             messages.append((TRACKS, tracks))
             if result.tracks.is_keyframe and self.pipeline.settings.reference_frame == "keyframe":
                 messages.append((KEYFRAMES, header))

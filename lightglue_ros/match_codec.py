@@ -22,7 +22,10 @@ reference frame, 0 where the track starts), ``x_norm y_norm`` (FLOAT32, undistor
 normalized image coordinates from the camera's camera_info) and ``vx_norm vy_norm``
 (FLOAT32, their change per second against the reference frame, 0 where the track
 starts), all four NaN while no camera_info has arrived; and in stereo_temporal mode
-``x_right y_right`` (FLOAT32, NaN without a right inlier match).
+``x_right y_right`` (FLOAT32, the right inlier match in pixels), ``x_right_norm y_right_norm``
+(FLOAT32, its undistorted normalized coordinates from the right camera's camera_info) and ``depth``
+(FLOAT32, metres along the left camera's axis from the two camera_infos' stereo calibration, R and P),
+NaN without a right match, the right camera_info, or (depth) a stereo calibration and positive disparity.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
-from .tracking import FrameTracks
+from .results import FrameResult
 
 MATCH_DTYPE = np.dtype(
     [
@@ -47,7 +50,10 @@ TRACK_DTYPE = np.dtype(
         ("x_norm", "<f4"), ("y_norm", "<f4"), ("vx_norm", "<f4"), ("vy_norm", "<f4"),
     ]
 )  # fmt: skip
-STEREO_TRACK_DTYPE = np.dtype(TRACK_DTYPE.descr + [("x_right", "<f4"), ("y_right", "<f4")])
+STEREO_TRACK_DTYPE = np.dtype(
+    TRACK_DTYPE.descr
+    + [("x_right", "<f4"), ("y_right", "<f4"), ("x_right_norm", "<f4"), ("y_right_norm", "<f4"), ("depth", "<f4")]
+)
 _POINTFIELD_TYPES = {
     np.dtype("<f4"): PointField.FLOAT32,
     np.dtype("<u4"): PointField.UINT32,
@@ -115,23 +121,21 @@ def decode_keypoints(msg: PointCloud2) -> np.ndarray:
     return _from_cloud(msg, KEYPOINT_DTYPE)
 
 
-def encode_tracks(
-    header: Header,
-    tracks: FrameTracks,
-    keypoints: np.ndarray,
-    normalized: np.ndarray,
-    velocity: np.ndarray,
-    right_points: np.ndarray | None = None,
-) -> PointCloud2:
-    """A frame's tracks; ``keypoints`` are the frame's (N, 2), ``normalized`` and ``velocity`` (T, 2) the tracks'
-    calibrated coordinates and their velocity, ``right_points`` (N, 2) the keypoints' right matches or NaN."""
-    cloud = np.zeros(len(tracks), TRACK_DTYPE if right_points is None else STEREO_TRACK_DTYPE)
+def encode_tracks(header: Header, result: FrameResult) -> PointCloud2:
+    """A frame's tracks with their calibrated coordinates and velocity; in stereo_temporal also each track's
+    right match, its right ray and its depth."""
+    tracks, keypoints = result.tracks, result.features.keypoints
+    stereo = result.track_right is not None
+    cloud = np.zeros(len(tracks), STEREO_TRACK_DTYPE if stereo else TRACK_DTYPE)
     cloud["x"], cloud["y"] = keypoints[tracks.indices, 0], keypoints[tracks.indices, 1]
     cloud["track_id"], cloud["age"], cloud["score"] = tracks.track_ids, tracks.ages, tracks.scores
-    cloud["x_norm"], cloud["y_norm"] = normalized[:, 0], normalized[:, 1]
-    cloud["vx_norm"], cloud["vy_norm"] = velocity[:, 0], velocity[:, 1]
-    if right_points is not None:
-        cloud["x_right"], cloud["y_right"] = right_points[tracks.indices, 0], right_points[tracks.indices, 1]
+    cloud["x_norm"], cloud["y_norm"] = result.track_normalized[:, 0], result.track_normalized[:, 1]
+    cloud["vx_norm"], cloud["vy_norm"] = result.track_velocity[:, 0], result.track_velocity[:, 1]
+    if stereo:
+        cloud["x_right"], cloud["y_right"] = result.track_right[:, 0], result.track_right[:, 1]
+        cloud["x_right_norm"] = result.track_right_normalized[:, 0]
+        cloud["y_right_norm"] = result.track_right_normalized[:, 1]
+        cloud["depth"] = result.track_depth
     return _to_cloud(cloud, header)
 
 

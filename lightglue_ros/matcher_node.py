@@ -273,9 +273,10 @@ class MatcherNode(LifecycleNode):
         camera_info = self.camera_infos.get(stream)
         if camera_info is None and stream not in self._uncalibrated_warned:
             self._uncalibrated_warned.add(stream)
+            fields = "x_right_norm y_right_norm depth" if stream == "right/image" else "x_norm y_norm vx_norm vy_norm"
             self.get_logger().warning(
-                f"no camera_info on {live.info_topics[stream]} yet: tracks carry NaN x_norm y_norm vx_norm vy_norm "
-                "until it arrives (said once per input)"
+                f"no camera_info on {live.info_topics[stream]} yet: tracks carry NaN {fields} until it arrives "
+                "(said once per input)"
             )
         processed = live.processor.process(stream, live.topics[stream], msg, camera_info)
         for counter, what in processed.events:

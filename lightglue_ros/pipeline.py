@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import NormalizedTracks
+from .calibration import CameraModel
 from .errors import InputError
 from .feature_cache import FeatureCache, FrameKey
 from .features import Features, Frame, FrameImage, matched_points
@@ -26,7 +26,8 @@ from .pairing import StampCheck, StereoPairer, StreamClock
 from .pipeline_builder import PipelineParts, build_parts
 from .results import FrameResult, FrameStep, PairResult, PipelineStats
 from .settings import Settings
-from .tracking import Tracker
+from .track_geometry import NormalizedTracks, stereo_track_fields
+from .tracking import FrameTracks, Tracker
 from .verification import resolve_method, verify
 
 STREAMS = {"consecutive": ("image",), "stereo": ("left/image", "right/image")}
@@ -212,7 +213,7 @@ class MatchingPipeline:
                 previous = self._previous_right
                 temporal_right = self._match(previous, self._cache.get(previous), rkey, rfeatures, stereo=False)
             self._previous_right = rkey
-        return self._advance(lkey, lfeatures, left, stereo, temporal_right, images)
+        return self._advance(lkey, lfeatures, left, stereo, temporal_right, images, right.camera)
 
     def _advance(
         self,
@@ -222,16 +223,38 @@ class MatchingPipeline:
         stereo: PairResult | None = None,
         temporal_right: PairResult | None = None,
         images: dict[FrameKey, FrameImage] | None = None,
+        right_camera: CameraModel | None = None,
     ) -> FrameResult:
-        """Match a new frame with the tracker's reference frame and extend the tracks."""
+        """Match a new frame with the tracker's reference frame and extend the tracks (in stereo_temporal, with
+        each track's right match, its right ray and its depth)."""
         reference = self._tracker.reference_key
         temporal = None
         if reference is not None:
             temporal = self._match(reference, self._cache.get(reference), key, features, stereo=False)
         tracks = self._tracker.update(key, features, None if temporal is None else temporal.inlier_matches)
         normalized, velocity = self._normalized_tracks.update(tracks, features.keypoints, frame.camera, key.stamp_ns)
-        return FrameResult(key, features, temporal, stereo, temporal_right, tracks, normalized, velocity, images or {})
+        right = right_normalized = depth = None
+        if stereo is not None:
+            right = _right_matches(tracks, len(features), stereo)
+            right_normalized, depth = stereo_track_fields(
+                frame.camera, right_camera, features.keypoints[tracks.indices], right
+            )
+        return FrameResult(
+            key, features, temporal, stereo, temporal_right, tracks, normalized, velocity,
+            track_right=right, track_right_normalized=right_normalized, track_depth=depth, images=images or {},
+        )  # fmt: skip
 
     def _release(self) -> None:
         """After a step: keep the features of the frames a later pair reads (reference, previous right) only."""
         self._cache.retain((self._tracker.reference_key, self._previous_right))
+
+
+def _right_matches(tracks: FrameTracks, keypoint_count: int, stereo: PairResult) -> np.ndarray:
+    """(T, 2) each track's right inlier match in pixels, NaN where its keypoint has none."""
+    partner = np.full(keypoint_count, -1)
+    inliers = stereo.inlier_matches.matches
+    partner[inliers[:, 0]] = inliers[:, 1]
+    partner = partner[tracks.indices]
+    right = np.full((len(tracks), 2), np.nan, np.float32)
+    right[partner >= 0] = stereo.features1.keypoints[partner[partner >= 0]]
+    return right

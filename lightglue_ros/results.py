@@ -44,6 +44,11 @@ class FrameResult:
     tracks: FrameTracks | None = None  # consecutive and stereo_temporal modes
     track_normalized: np.ndarray | None = None  # (T, 2) undistorted normalized coordinates of the tracks, or NaN
     track_velocity: np.ndarray | None = None  # (T, 2) their change per second against the reference frame
+    # stereo_temporal: (T, 2) each track's right match in pixels, its right camera's normalized coordinates,
+    # and (T,) its depth from the stereo calibration; NaN where a track has none
+    track_right: np.ndarray | None = None
+    track_right_normalized: np.ndarray | None = None
+    track_depth: np.ndarray | None = None
     images: dict[FrameKey, FrameImage] = field(default_factory=dict)  # this frame (and its partner), to draw
 
     @property

@@ -42,9 +42,13 @@ def distort(normalized: np.ndarray, model: str, d: list[float]) -> np.ndarray:
 
 
 def undistort_truth(pixels: np.ndarray, model: str) -> np.ndarray:
+    """Pixels -> undistorted normalized coordinates of the ``CAMERAS[model]`` camera."""
+    return invert_distortion(pixels, model, *CAMERAS[model])
+
+
+def invert_distortion(pixels: np.ndarray, model: str, matrix: object, d: list[float]) -> np.ndarray:
     """Pixels -> undistorted normalized coordinates by Newton's method on ``distort`` (to 1e-12)."""
-    k, d = CAMERAS[model]
-    k = np.asarray(k)
+    k = np.asarray(matrix, np.float64)
     target = (pixels - k[:2, 2]) / [k[0, 0], k[1, 1]]
     estimate = target.copy()
     for _ in range(100):

@@ -90,9 +90,7 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
         node.stop()
 
 
-def test_a_failed_configure_leaves_the_node_alive_and_parameters_open_until_configured(
-    ros, xfeat_model_dir, tmp_path
-):
+def test_a_failed_configure_leaves_the_node_alive_and_parameters_open_until_configured(ros, xfeat_model_dir, tmp_path):
     node = NodeProcess("/fix", PARAMS_FILE, tmp_path, model_dir=str(tmp_path / "nowhere"), extractor="xfeat",
                        autostart=False)  # fmt: skip
     name = "/fix/lightglue_matcher"
@@ -113,4 +111,3 @@ def test_a_failed_configure_leaves_the_node_alive_and_parameters_open_until_conf
         assert ros.lifecycle(name, "shutdown") and node.process.wait(20) == 0
     finally:
         node.stop()
-

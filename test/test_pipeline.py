@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle
 
 
 @pytest.mark.parametrize(("models", "extractor"), [("disk_model_dir", "disk"), ("aliked_model_dir", "aliked")])
-def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle, request):
+def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle, request, capsys):
     import cv2
 
     model_dir = request.getfixturevalue(models)
@@ -104,9 +105,16 @@ def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle
         paths.append(tmp_path / name)
         cv2.imwrite(str(paths[-1]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     out, viz = tmp_path / "m.npz", tmp_path / "m.png"
+    np.save(tmp_path / "truth.npy", motorcycle[2])
     argv = [*map(str, paths), "--model-dir", str(model_dir), "--output", str(out), "--viz", str(viz)]
+    argv += ["--disparity", str(tmp_path / "truth.npy")]
     assert match_cli.main([*argv, "--params", "config/matcher.yaml", "--extractor", extractor]) == 0
     result = np.load(out)
+    printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if "ground truth" in line)
+    quality = {what.rsplit(", ", 1)[1]: json.loads(figures) for what, figures in printed.items()}
+    inliers = result["inliers"]
+    assert quality["all matches"]["matches"] == len(inliers) and quality["verified inliers"]["matches"] == inliers.sum()
+    assert quality["verified inliers"]["dy_lt_3px"] >= quality["all matches"]["dy_lt_3px"] > 0.95
     assert set(result.files) == {"keypoints0", "keypoints1", "matches", "scores", "inliers"}
     assert result["inliers"].dtype == bool and 0.97 < result["inliers"].mean() < 1  # LightGlue's few outliers
     assert result["keypoints0"].dtype == np.float32 and result["keypoints0"].shape[1] == 2
