@@ -40,6 +40,8 @@ setup(
         # onnxruntime-gpu 1.31 is built for CUDA 13, cuDNN 9 and TensorRT 10 (libnvinfer.so.10): its [cuda,cudnn]
         # extras bring the CUDA wheels, tensorrt-cu13-libs the TensorRT ones (TensorRT 11 would not load).
         "gpu": ["onnxruntime-gpu[cuda,cudnn]~=1.31.0", "tensorrt-cu13-libs>=10.13,<11"],
+        # the openvino provider: the OpenVINO build of onnxruntime, in place of the cpu extra (one module name)
+        "openvino": ["onnxruntime-openvino"],
         "test": ["pytest", "scikit-image", "ruff", "packaging", "catkin-pkg"],
     },
     zip_safe=True,

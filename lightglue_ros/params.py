@@ -6,6 +6,7 @@ the same YAML file. Validation names the parameter, its value and what is allowe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from .verification import METHODS as VERIFY_METHODS
 
 NODE_NAME = "lightglue_matcher"
 MODES = ("consecutive", "stereo", "stereo_temporal")
+_DEVICE = r"(CPU|NPU|GPU(\.\d+)?)"
+OPENVINO_DEVICE = re.compile(rf"{_DEVICE}|AUTO|(AUTO|HETERO|MULTI):{_DEVICE}(,{_DEVICE})*")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,13 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "providers",
         ["cpu"],
-        "ONNX Runtime providers tried in order: cpu, cuda, tensorrt (needs onnxruntime-gpu) or full names",
+        "ONNX Runtime providers tried in order: cpu, cuda, tensorrt (needs onnxruntime-gpu), openvino (needs "
+        "onnxruntime-openvino) or full names",
+    ),
+    ParamSpec(
+        "openvino_device",
+        "CPU",
+        "the openvino provider's device: CPU, GPU (GPU.0, GPU.1), NPU, or AUTO / AUTO:GPU,CPU / HETERO:GPU,CPU",
     ),
     ParamSpec(
         "engine_cache_dir",
@@ -228,6 +237,11 @@ def _check(spec: ParamSpec, value: Any) -> Any:
     if spec.name == "sixteen_bit_depth" and value not in (0, *SIXTEEN_BIT_DEPTHS):
         allowed = [0, *SIXTEEN_BIT_DEPTHS]
         raise ConfigError(f"parameter 'sixteen_bit_depth' = {value!r}: allowed values are {allowed} (0: automatic)")
+    if spec.name == "openvino_device" and not OPENVINO_DEVICE.fullmatch(value):
+        raise ConfigError(
+            f"parameter 'openvino_device' = {value!r}: expected CPU, GPU, GPU.<n>, NPU, AUTO, or AUTO:, HETERO: or "
+            "MULTI: with a comma-separated device list (OpenVINO would run an unknown name on the CPU silently)"
+        )
     if spec.name == "providers":
         unknown = [p for p in value if not isinstance(p, str) or not (p in PROVIDER_ALIASES or p.endswith("Provider"))]
         if not value or unknown:

@@ -76,6 +76,7 @@ def make_sessions(settings: Settings, log: Callable[[str], None]) -> tuple[Manif
             manifest.fp16(role),
             log,
             partial(profile_for, role, manifest=manifest, keypoints=keypoints),
+            settings.openvino_device,
         )
         for role, name in manifest.model_files().items()
     }

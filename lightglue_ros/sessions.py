@@ -1,4 +1,5 @@
-"""Inference sessions over ONNX Runtime execution providers: CPU, CUDA, and TensorRT (the one TensorRT path).
+"""Inference sessions over ONNX Runtime execution providers: CPU, CUDA, TensorRT (the one TensorRT path) and
+OpenVINO (Intel CPUs, GPUs and NPUs; the onnxruntime-openvino build).
 
 Every session takes and returns ``dict[str, np.ndarray]``; the rest of the
 runtime never sees which provider runs. Providers are tried in the configured
@@ -15,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import _pybind_state
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf
 
 from .errors import ModelError
@@ -26,8 +28,16 @@ PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
 }
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+OPENVINO = "OpenVINOExecutionProvider"
+# onnxruntime without a provider's build: what to install instead (the builds share the onnxruntime module)
+BUILD_FOR = {
+    "CUDAExecutionProvider": "the GPU build (onnxruntime-gpu) instead of the CPU one (README 'GPU')",
+    "TensorrtExecutionProvider": "the GPU build (onnxruntime-gpu) instead of the CPU one (README 'GPU')",
+    OPENVINO: "onnxruntime-openvino in place of onnxruntime (README 'Intel (OpenVINO)')",
+}
 
 
 def provider_names(providers: Sequence[str]) -> list[str]:
@@ -65,15 +75,26 @@ class OrtSession:
         fp16: bool = False,
         log: Callable[[str], None] = LOG.warning,
         trt_profile: Callable[[dict[str, list]], Profile] | None = None,
+        openvino_device: str = "CPU",
     ) -> None:
-        """``trt_profile`` maps the model's inputs to its TensorRT profile (used with the TensorRT provider)."""
+        """``trt_profile`` maps the model's inputs to its TensorRT profile (used with the TensorRT provider);
+        ``openvino_device`` is the OpenVINO provider's device (CPU, GPU, NPU, AUTO)."""
         if not model_path.is_file():
             raise ModelError(f"model file not found: {model_path}")
         options = _session_options(threads)
         names = provider_names(providers)
         if any(name in GPU_PROVIDERS for name in names):
             preload_gpu_libraries()
-        open_with = functools.partial(_open_on, model_path, options, names, cache_dir, fp16, trt_profile)
+        provider_options = functools.partial(
+            _provider_options,
+            model_path=model_path,
+            cache_dir=cache_dir,
+            fp16=fp16,
+            trt_profile=trt_profile,
+            threads=threads,
+            openvino_device=openvino_device,
+        )
+        open_with = functools.partial(_open_on, model_path, options, names, provider_options)
         failures = []
         for provider in names:
             session, failure = open_with(provider)
@@ -84,7 +105,7 @@ class OrtSession:
                 log(f"skipped provider {line}")
             self._session = session
             self.backend = f"onnxruntime:{provider}"
-            self.device = "cpu" if provider == "CPUExecutionProvider" else "cuda"
+            self.device = "cuda" if provider in GPU_PROVIDERS else "cpu"  # OpenVINO takes host memory
             self._outputs = [o.name for o in session.get_outputs()]
             self._input_types = {i.name: i.type for i in session.get_inputs()}
             return
@@ -193,20 +214,22 @@ def _open_on(
     model_path: Path,
     options: ort.SessionOptions,
     names: list[str],
-    cache_dir: Path | None,
-    fp16: bool,
-    trt_profile: Callable[[dict[str, list]], Profile] | None,
+    provider_options: Callable[[str], dict[str, str]],
     provider: str,
 ) -> tuple[ort.InferenceSession | None, str]:
     """A session whose first provider really is ``provider``, or None and why not (a broken model raises)."""
     available = ort.get_available_providers()
     if provider not in available:
-        return None, f"not in this onnxruntime build (available: {available})"
+        install = f": install {BUILD_FOR[provider]}" if provider in BUILD_FOR else ""
+        return None, f"not in this onnxruntime build ({ort.__version__}, available: {available}){install}"
+    chosen = provider_options(provider)
+    if provider == OPENVINO and (why := _openvino_device_missing(chosen["device_type"])):
+        return None, why
     # Nodes a provider cannot take go to the providers configured after it (TensorRT -> CUDA), then the CPU.
     position = names.index(provider)
     later = [p for p in names[position + 1 :] if p in available and p != "CPUExecutionProvider"]
     try:
-        spec = [(p, _provider_options(p, model_path, cache_dir, fp16, trt_profile)) for p in [provider, *later]]
+        spec = [(provider, chosen), *[(p, provider_options(p)) for p in later]]
         if provider != "CPUExecutionProvider":
             spec.append(("CPUExecutionProvider", {}))
         session = ort.InferenceSession(str(model_path), options, providers=spec)
@@ -215,11 +238,23 @@ def _open_on(
     except Exception as exc:  # onnxruntime raises its own untyped errors
         return None, str(exc)
     if session.get_providers()[0] != provider:
-        # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries falls back to the CPU on its own
-        # and only prints why: a session that says TensorRT must run on TensorRT.
+        # onnxruntime-gpu without its CUDA, cuDNN or TensorRT libraries (or OpenVINO refusing an option) falls
+        # back to the CPU on its own and only prints why: a session that says TensorRT must run on TensorRT.
+        if provider == OPENVINO:
+            return None, "onnxruntime-openvino could not load it: onnxruntime's own log above says why"
         why = "; ".join(missing_for(provider)) or "onnxruntime's own log above says why"
         return None, f"onnxruntime-gpu could not load it: {why}"
     return session, ""
+
+
+def _openvino_device_missing(device: str) -> str | None:
+    """Why OpenVINO cannot run on ``device`` here (None: it can, or it picks for itself: AUTO, HETERO, MULTI).
+
+    Asked first because the provider, given a device it does not find, falls back to the CPU silently."""
+    found = _pybind_state.get_available_openvino_device_ids()  # only the OpenVINO build has it
+    if ":" in device or device == "AUTO" or device in found:
+        return None
+    return f"OpenVINO device {device} is not on this machine (OpenVINO finds {found})"
 
 
 def declared_inputs(model_path: Path) -> dict[str, list]:
@@ -236,7 +271,17 @@ def _provider_options(
     cache_dir: Path | None,
     fp16: bool,
     trt_profile: Callable[[dict[str, list]], Profile] | None,
+    threads: int,
+    openvino_device: str,
 ) -> dict[str, str]:
+    if provider == OPENVINO:
+        # ACCURACY: the model's own precision (OpenVINO would otherwise pick bf16 on CPUs that have it, and
+        # DISK then loses a tenth of its keypoints); an fp16 export runs in FP16 where the device has it.
+        half = fp16 and not openvino_device.startswith("CPU")
+        options = {"device_type": openvino_device, "precision": "FP16" if half else "ACCURACY"}
+        if threads > 0:
+            options["num_of_threads"] = str(threads)
+        return options
     if provider != "TensorrtExecutionProvider":
         return {}
     options = {"trt_fp16_enable": str(fp16)}

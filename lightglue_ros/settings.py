@@ -21,6 +21,7 @@ class Settings:
     extractor: str
     model_dir: str
     providers: list[str]
+    openvino_device: str
     engine_cache_dir: str
     threads: int
     max_keypoints: int

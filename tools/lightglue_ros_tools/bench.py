@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resize-long-side", type=int, default=0, help="0 = frames at native size")
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--providers", nargs="+", default=["cpu"])
+    p.add_argument("--openvino-device", help="the openvino provider's device (default: the params file's)")
     p.add_argument("--reference-pairs", type=int, default=3, help="0 skips the PyTorch reference")
     p.add_argument("--node", action="store_true", help="also measure through the ROS node")
     p.add_argument(
@@ -259,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "resize_long_side": args.resize_long_side,
             "providers": args.providers,
         }
+        | ({"openvino_device": args.openvino_device} if args.openvino_device else {})
     )
     parts = build_parts(settings, log=lambda m: print(m, file=sys.stderr))
     pipeline = MatchingPipeline(parts, settings)

@@ -88,8 +88,13 @@ class DiskUnet(nn.Module):
 
 
 def _split_weight(conv: nn.Conv2d, channels: slice, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """Kernel rows ``channels`` of ``conv`` split by input channel to match ``inputs``."""
-    return conv.weight[channels].split([x.shape[1] for x in inputs], dim=1)
+    """Kernel rows ``channels`` of ``conv`` split by input channel to match ``inputs``.
+
+    The channel counts are the network's, so they are exported as constants and the split folds away: traced
+    from the inputs' shapes, the split stayed in the graph, and OpenVINO, folding it itself, failed the model
+    ("Output names mismatch between OpenVINO and ONNX").
+    """
+    return conv.weight[channels].split([int(x.shape[1]) for x in inputs], dim=1)
 
 
 def single_channel_conv(inputs: list[torch.Tensor], conv: nn.Conv2d, channel: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 
 from lightglue_ros.manifest import EXTRACTORS, AdaptiveParts, ExtractorParts, Manifest
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.params import SPECS as PARAM_SPECS
 
 from . import __version__
 from .aliked_model import ALIKED_MODELS
@@ -36,7 +37,12 @@ TENSORRT_TOPK_MAX = 3840  # the largest k TensorRT's TopK layer accepts (TensorR
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="lightglue-ros-export", description=__doc__)
-    p.add_argument("--extractor", choices=EXTRACTORS, default="disk")
+    p.add_argument(
+        "--extractor",
+        choices=EXTRACTORS,
+        default=PARAM_SPECS["extractor"].default,
+        help="default: the node's (%(default)s)",
+    )
     p.add_argument("--max-keypoints", type=int, default=1024, help="fixed keypoint count of the extractor")
     p.add_argument("--output", type=Path, help="output folder (default: $ROS_HOME/lightglue_ros/models/<extractor>)")
     p.add_argument("--height", type=int, help="fixed input height (with --width); default: dynamic size")

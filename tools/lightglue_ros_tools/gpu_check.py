@@ -55,7 +55,8 @@ def parity_frames() -> dict[str, list[np.ndarray]]:
     return {"stereo": [left, right], "stream": stream}
 
 
-def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str]):
+def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str], **more):
+    """``more``: other parameters (``openvino_device``)."""
     confidence = {} if adaptive else {"depth_confidence": -1.0, "width_confidence": -1.0}
     settings = Settings.from_values(
         model_dir=str(model_dir),
@@ -63,19 +64,26 @@ def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: b
         providers=providers,
         max_keypoints=keypoints,
         **confidence,
+        **more,
     )
     return MatchingPipeline.from_settings(settings, log=log.append)
 
 
 def matched_points(
-    model_dir: Path, providers: list[str], keypoints: int, log: list[str]
+    model_dir: Path,
+    providers: list[str],
+    keypoints: int,
+    log: list[str],
+    adaptive: bool = False,
+    sets: tuple[str, ...] = ("stereo", "stream"),
+    **more,
 ) -> tuple[dict[str, np.ndarray], str]:
     """Each frame pair's matches as (N, 4) point pairs x0 y0 x1 y1, and the backend that made them.
 
-    ``log`` receives the pipeline's start-up lines (provider fallbacks).
+    ``log`` receives the pipeline's start-up lines (provider fallbacks); ``sets`` picks the frame sets.
     """
-    pipeline = _pipeline(model_dir, providers, keypoints, adaptive=False, log=log)
-    frames = parity_frames()
+    pipeline = _pipeline(model_dir, providers, keypoints, adaptive, log, **more)
+    frames = {name: images for name, images in parity_frames().items() if name in sets}
     pairs: dict[str, np.ndarray] = {}
     for name, images in frames.items():
         for k, image in enumerate(images):
@@ -135,15 +143,21 @@ def parity(model_dir: Path, precision: str, cpu_python: str, folder: Path, log: 
     }
 
 
-def timings(model_dir: Path, manifest: Manifest) -> dict:
+def timings(
+    model_dir: Path,
+    manifest: Manifest,
+    providers: list[str] = GPU_PROVIDERS,
+    keypoint_counts: tuple[int, ...] = KEYPOINTS,
+    **more,
+) -> dict:
     """Median ms per frame of extraction, matching and a whole new frame, at each keypoint count."""
     frames = parity_frames()["stream"]
     report: dict = {}
-    for keypoints in KEYPOINTS:
+    for keypoints in keypoint_counts:
         if keypoints > manifest.max_keypoints:
             report[str(keypoints)] = {"skipped": f"models exported with {manifest.max_keypoints} keypoints"}
             continue
-        pipeline = _pipeline(model_dir, GPU_PROVIDERS, keypoints, adaptive=True, log=[])
+        pipeline = _pipeline(model_dir, providers, keypoints, adaptive=True, log=[], **more)
         for frame in frames:  # warm-up: engines load, arenas grow
             pipeline.process("image", Frame(frame, "rgb8"))
         pipeline.reset()

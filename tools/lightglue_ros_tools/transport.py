@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lightglue_ros.launch_config import LARGE_FRAMES_PROFILE, TRANSPORT_CHOICES, package_config_dir
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.settings import load_settings
 
 from .ros_harness import NodeProcess, RosClient
 
@@ -80,12 +81,14 @@ def run_case(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lightglue-ros-transport", description=__doc__)
-    p.add_argument("--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/disk")
+    p.add_argument(
+        "--model-dir", type=Path, help="default: $ROS_HOME/lightglue_ros/models/<the params file's extractor>"
+    )
     p.add_argument("--params", type=Path, default=Path("config/matcher.yaml"))
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--rate", type=float, default=2.0)
     args = p.parse_args(argv)
-    model_dir = resolve_model_dir(args.model_dir, "disk")
+    model_dir = resolve_model_dir(args.model_dir, load_settings(args.params).extractor)
     results = [run_case(model_dir, args.params, t, q, args.frames, args.rate) for t, q in CASES]
     print(json.dumps(results, indent=2))
     return 0
