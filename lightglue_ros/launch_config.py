@@ -2,8 +2,8 @@
 
 ``node_settings`` turns the launch arguments (all strings) into the parameters,
 remappings, namespace, respawn and environment that the launch file hands to
-launch_ros ``Node``; ``ros_arguments`` turns the same settings into the
-``--ros-args`` of a plain ``python -m lightglue_ros.matcher_node``.
+launch_ros ``LifecycleNode``. What the launch file really starts is tested through ``ros2 launch``
+(test/test_ros2_cli.py).
 """
 
 from __future__ import annotations
@@ -113,13 +113,3 @@ def node_settings(
     ns = namespace.strip("/")
     return NodeSettings(params_file, parameters, overrides, remappings, ns, respawn.lower() in TRUE, env)
 
-
-def ros_arguments(settings: NodeSettings) -> list[str]:
-    args = ["--ros-args", "--params-file", settings.params_file]
-    for name, value in settings.overrides.items():
-        args += ["-p", f"{name}:={value}"]
-    for src, dst in settings.remappings:
-        args += ["-r", f"{src}:={dst}"]
-    if settings.namespace:
-        args += ["-r", f"__ns:=/{settings.namespace}"]
-    return args

@@ -175,7 +175,21 @@ def test_a_bag_with_camera_info_gives_calibrated_tracks(tmp_path, disk_model_dir
     argv = [str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--params", PARAMS_FILE]
     argv += ["--model-dir", str(disk_model_dir), "--extractor", "disk"]
     assert bag_tool.main([*argv, "--topic", "/cam/image_raw"]) == 0
-    for _, msg in _read_bag(tmp_path / "out")["/lightglue/tracks"]:
-        tracks = decode_tracks(msg)
+    clouds = [decode_tracks(msg) for _, msg in _read_bag(tmp_path / "out")["/lightglue/tracks"]]
+    assert len(clouds) == 3  # one per frame
+    for k, tracks in enumerate(clouds):
+        assert len(tracks) > 100, (k, len(tracks))
+        rays = np.c_[tracks["x_norm"], tracks["y_norm"]].astype(np.float64)
         truth = undistort_truth(np.c_[tracks["x"], tracks["y"]].astype(np.float64), "plumb_bob")
-        np.testing.assert_allclose(np.c_[tracks["x_norm"], tracks["y_norm"]], truth, atol=1e-3)
+        np.testing.assert_allclose(rays, truth, atol=1e-3)
+        velocity = np.c_[tracks["vx_norm"], tracks["vy_norm"]]
+        if k == 0:  # every track starts here: velocity 0
+            assert np.all(tracks["age"] == 1) and np.all(velocity == 0)
+            continue
+        before = {int(i): ray for i, ray in zip(clouds[k - 1]["track_id"], np.c_[clouds[k - 1]["x_norm"],
+                                                                                 clouds[k - 1]["y_norm"]])}  # fmt: skip
+        going_on = np.array([int(i) in before for i in tracks["track_id"]])
+        assert going_on.sum() > 100 and np.all(tracks["age"][going_on] >= 2) and np.all(tracks["age"][~going_on] == 1)
+        moved = rays[going_on] - np.array([before[int(i)] for i in tracks["track_id"][going_on]])
+        np.testing.assert_allclose(velocity[going_on], moved / 0.1, atol=1e-4)  # per second, frames 100 ms apart
+        assert np.abs(moved).max() > 1e-3  # the camera moves: the velocities are not all zero

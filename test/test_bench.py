@@ -1,7 +1,8 @@
 """The benchmark runs end to end (pipeline, naive pairs, PyTorch reference, node) and reports every figure.
 
-Its timings are printed, never asserted; what is checked is that each figure is
-there and that the matches it timed are good ones.
+Its timings are printed, never bounded; what is checked is that each figure is there and plausible (in its
+unit, consistent with the others), that the matches it timed are good ones, and that the targets it judges
+are the ones the README states.
 """
 
 from __future__ import annotations
@@ -37,9 +38,23 @@ def test_benchmark_reports_every_figure(aliked_model_dir, capsys, monkeypatch):
         "stereo_and_consecutive_side_by_side_pairs_per_s",
     ):
         assert report[key] > 0, key
-    assert report["speedup_vs_naive"] == report["consecutive_fps"] / report["naive_fps"]
-    assert report["speedup_vs_reference"] == report["consecutive_fps"] / report["reference_fps"]
+    for key, value in report.items():  # milliseconds, not seconds or microseconds; rates of frames, not of ms
+        if key.endswith("_ms_per_frame") or key.endswith("_ms_per_pair") or "_ms_p50" in key:
+            assert 0.1 < value < 60_000, (key, value)
+        elif key.endswith("_fps") or key.endswith("_per_s"):
+            assert 0.01 < value < 1000, (key, value)
+    frame_ms = 1000 / report["consecutive_fps"]  # a frame's period holds its extraction and its pair's matching
+    assert frame_ms > 0.8 * (report["extractor_ms_per_frame"] + report["matcher_ms_per_pair"]), report
+    assert 1000 / report["naive_fps"] > 0.8 * (2 * report["extractor_ms_per_frame"]), report  # two per pair
+    assert report["matcher_full_depth_ms_per_pair"] > report["matcher_ms_per_pair"] * 0.8  # 9 layers vs ~2
     assert report["matches_per_pair"] > 200 and report["inliers_3px"] > 0.95 and report["stereo_matches"] > 200
     assert 1 <= report["lightglue_layers_mean"] < 9
     assert 0.95 <= report["adaptive_agreement_min"] <= report["adaptive_agreement_mean"] <= 1
+    assert bench.TARGETS == (  # the README's Benchmark section states these
+        ("consecutive >= 2.5x naive pairs", "speedup_vs_naive", 2.5, True),
+        ("consecutive >= 2.5x PyTorch reference", "speedup_vs_reference", 2.5, True),
+        ("node overhead <= 5%", "node_overhead", 0.05, False),
+        ("adaptive agrees >= 98% with full depth", "adaptive_agreement_min", 0.98, True),
+    )
     assert set(report["targets"]) == {name for name, *_ in bench.TARGETS}
+    assert all(isinstance(met, bool) for met in report["targets"].values())

@@ -48,6 +48,10 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     matches, keypoints = ros.listen("/stamps/lightglue/matches"), ros.listen("/stamps/lightglue/keypoints")
     pub = ros.publisher("/stamps/image")
     ros.wait_for_node(pub, "/stamps/lightglue/matches", "/stamps/lightglue/keypoints")
+    name = "/stamps/lightglue_matcher"
+    assert ros.spin_until(lambda: ros.status_of(name) is not None, 10)  # before the first frame: WARN, not "ok"
+    level, message = ros.status_of(name)
+    assert level == 1 and message.startswith("waiting for input: no frame received yet on ['/stamps/image']")
     stamps = [
         (100, 0),  # 0
         (100, 0),  # 1: same stamp, another image: matched with 0 as a new frame
@@ -65,7 +69,6 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     assert [m.header.stamp.sec for m in matches] == [100, 0, 0, 0, 0]
     assert decode_matches(matches[0])["sec_other"][0] == 100
 
-    name = "/stamps/lightglue_matcher"
     assert ros.spin_until(lambda: _last_status(ros, name).get("pairs") == "5", 5)
     status = _last_status(ros, name)
     assert (status["stamp_not_increasing"], status["time_jumps"], status["errors"]) == ("4", "1", "0")
