@@ -223,7 +223,7 @@ def _open_on(
         install = f": install {BUILD_FOR[provider]}" if provider in BUILD_FOR else ""
         return None, f"not in this onnxruntime build ({ort.__version__}, available: {available}){install}"
     chosen = provider_options(provider)
-    if provider == OPENVINO and (why := _openvino_device_missing(chosen["device_type"])):
+    if provider == OPENVINO and (why := _openvino_device_missing(chosen["device_type"], _openvino_devices())):
         return None, why
     # Nodes a provider cannot take go to the providers configured after it (TensorRT -> CUDA), then the CPU.
     position = names.index(provider)
@@ -247,14 +247,23 @@ def _open_on(
     return session, ""
 
 
-def _openvino_device_missing(device: str) -> str | None:
+@functools.cache
+def _openvino_devices() -> tuple[str, ...]:
+    """The devices OpenVINO finds (asked once: every model's session would ask again)."""
+    return tuple(_pybind_state.get_available_openvino_device_ids())  # only the OpenVINO build has it
+
+
+def _openvino_device_missing(device: str, found: Sequence[str]) -> str | None:
     """Why OpenVINO cannot run on ``device`` here (None: it can, or it picks for itself: AUTO, HETERO, MULTI).
 
-    Asked first because the provider, given a device it does not find, falls back to the CPU silently."""
-    found = _pybind_state.get_available_openvino_device_ids()  # only the OpenVINO build has it
-    if ":" in device or device == "AUTO" or device in found:
+    Asked first because the provider, given a device it does not find, falls back to the CPU silently.
+    OpenVINO numbers a kind's devices only where there are several (``GPU.0``, ``GPU.1``; one is ``GPU``),
+    and takes the bare kind for its first and ``.0`` for the only one.
+    """
+    names = {*found, *(name.split(".")[0] for name in found), *(f"{name}.0" for name in found if "." not in name)}
+    if ":" in device or device == "AUTO" or device in names:
         return None
-    return f"OpenVINO device {device} is not on this machine (OpenVINO finds {found})"
+    return f"OpenVINO device {device} is not on this machine (OpenVINO finds {list(found)})"
 
 
 def declared_inputs(model_path: Path) -> dict[str, list]:

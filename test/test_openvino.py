@@ -14,7 +14,7 @@ import pytest
 
 from lightglue_ros.errors import ConfigError, ModelError
 from lightglue_ros.pipeline import MatchingPipeline
-from lightglue_ros.sessions import OPENVINO, _provider_options
+from lightglue_ros.sessions import OPENVINO, _openvino_device_missing, _provider_options
 from lightglue_ros.settings import Settings
 
 from .conftest import make_pipeline, settings_for
@@ -99,3 +99,17 @@ def test_openvino_runs_the_model_precision_and_the_worker_threads():
     assert options(True, 2, "CPU") == {"device_type": "CPU", "precision": "ACCURACY", "num_of_threads": "2"}
     assert options(True, 0, "GPU") == {"device_type": "GPU", "precision": "FP16"}
     assert options(False, 0, "NPU")["precision"] == "ACCURACY"
+
+
+def test_openvino_device_names_follow_openvinos_numbering():
+    """One GPU is listed as GPU, several as GPU.0, GPU.1: the bare kind and .0 name the first either way."""
+    for found in (["CPU", "GPU"], ["CPU", "GPU.0", "GPU.1"]):
+        assert [_openvino_device_missing(d, found) for d in ("CPU", "GPU", "GPU.0", "AUTO", "HETERO:GPU,CPU")] == [
+            None
+        ] * 5
+    assert _openvino_device_missing("GPU.1", ["CPU", "GPU.0", "GPU.1"]) is None
+    assert _openvino_device_missing("GPU.1", ["CPU", "GPU"]) == (
+        "OpenVINO device GPU.1 is not on this machine (OpenVINO finds ['CPU', 'GPU'])"
+    )
+    missing = _openvino_device_missing("NPU", ["CPU"])
+    assert missing == "OpenVINO device NPU is not on this machine (OpenVINO finds ['CPU'])"
