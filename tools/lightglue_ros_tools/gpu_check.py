@@ -55,7 +55,7 @@ def parity_frames() -> dict[str, list[np.ndarray]]:
     return {"stereo": [left, right], "stream": stream}
 
 
-def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str], **more):
+def check_pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: bool, log: list[str], **more):
     """``more``: other parameters (``openvino_device``)."""
     confidence = {} if adaptive else {"depth_confidence": -1.0, "width_confidence": -1.0}
     settings = Settings.from_values(
@@ -70,20 +70,18 @@ def _pipeline(model_dir: Path, providers: list[str], keypoints: int, adaptive: b
 
 
 def matched_points(
-    model_dir: Path,
-    providers: list[str],
-    keypoints: int,
-    log: list[str],
-    adaptive: bool = False,
-    sets: tuple[str, ...] = ("stereo", "stream"),
-    **more,
+    model_dir: Path, providers: list[str], keypoints: int, log: list[str]
 ) -> tuple[dict[str, np.ndarray], str]:
-    """Each frame pair's matches as (N, 4) point pairs x0 y0 x1 y1, and the backend that made them.
+    """Each frame pair's matches at full depth (``pair_matches``), and the backend that made them.
 
-    ``log`` receives the pipeline's start-up lines (provider fallbacks); ``sets`` picks the frame sets.
+    ``log`` receives the pipeline's start-up lines (provider fallbacks).
     """
-    pipeline = _pipeline(model_dir, providers, keypoints, adaptive, log, **more)
-    frames = {name: images for name, images in parity_frames().items() if name in sets}
+    pipeline = check_pipeline(model_dir, providers, keypoints, adaptive=False, log=log)
+    return pair_matches(pipeline, parity_frames()), pipeline.stats().backend
+
+
+def pair_matches(pipeline: MatchingPipeline, frames: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each consecutive frame pair's matches in each frame set, as (N, 4) point pairs x0 y0 x1 y1."""
     pairs: dict[str, np.ndarray] = {}
     for name, images in frames.items():
         for k, image in enumerate(images):
@@ -94,7 +92,7 @@ def matched_points(
                     [result.features0.keypoints[m[:, 0]], result.features1.keypoints[m[:, 1]]]
                 )
         pipeline.reset()
-    return pairs, pipeline.stats().backend
+    return pairs
 
 
 def agreement(reference: np.ndarray, other: np.ndarray, tolerance: float = AGREE_PX) -> float:
@@ -157,7 +155,7 @@ def timings(
         if keypoints > manifest.max_keypoints:
             report[str(keypoints)] = {"skipped": f"models exported with {manifest.max_keypoints} keypoints"}
             continue
-        pipeline = _pipeline(model_dir, providers, keypoints, adaptive=True, log=[], **more)
+        pipeline = check_pipeline(model_dir, providers, keypoints, adaptive=True, log=[], **more)
         for frame in frames:  # warm-up: engines load, arenas grow
             pipeline.process("image", Frame(frame, "rgb8"))
         pipeline.reset()

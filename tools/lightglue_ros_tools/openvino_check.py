@@ -26,23 +26,28 @@ from onnxruntime.capi import _pybind_state
 
 from lightglue_ros.manifest import EXTRACTORS, Manifest
 from lightglue_ros.model_location import resolve_model_dir
+from lightglue_ros.params import SPECS
 
 from . import __version__
-from .gpu_check import agreement, matched_points, timings
+from .gpu_check import agreement, check_pipeline, pair_matches, parity_frames, timings
 
 PROVIDERS = {"openvino": ["openvino"], "cpu": ["cpu"]}  # no CPU fallback: a model OpenVINO refuses fails
 PARITY_TARGET = 0.99  # share of the CPU provider's full-depth matches OpenVINO reproduces (gpu_check's fp32)
 KEYPOINTS = 1024
+ADAPTIVE = ("depth_confidence", "width_confidence")  # at their defaults: adaptive LightGlue
 
 
 def measure(model_dir: Path, side: str, device: str, sets: tuple[str, ...], timed: bool) -> dict:
     """One side's full-depth and adaptive matches (npz-ready arrays) and, if ``timed``, its timings."""
     more = {"openvino_device": device} if side == "openvino" else {}
     log: list[str] = []
-    full, backend = matched_points(model_dir, PROVIDERS[side], KEYPOINTS, log, False, sets, **more)
-    adaptive, _ = matched_points(model_dir, PROVIDERS[side], KEYPOINTS, log, True, sets, **more)
+    pipeline = check_pipeline(model_dir, PROVIDERS[side], KEYPOINTS, False, log, **more)
+    frames = {name: images for name, images in parity_frames().items() if name in sets}
+    full = pair_matches(pipeline, frames)
+    pipeline.configure({name: SPECS[name].default for name in ADAPTIVE})  # the same sessions, adaptive: live
+    adaptive = pair_matches(pipeline, frames)
     arrays = {f"full/{k}": v for k, v in full.items()} | {f"adaptive/{k}": v for k, v in adaptive.items()}
-    about = {"backend": backend, "provider_log": log}
+    about = {"backend": pipeline.stats().backend, "provider_log": log}
     if timed:
         manifest = Manifest.read(model_dir)
         about["timings"] = timings(model_dir, manifest, PROVIDERS[side], (KEYPOINTS,), **more)[str(KEYPOINTS)]
