@@ -20,8 +20,10 @@ if [ -z "$upgrade" ]; then  # pip-compile keeps the pins of an existing output f
   "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section venv > "$tmp/venv.txt"
   "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-gpu > "$tmp/gpu.txt"
   # A section the lock does not have yet (one setup.py has just asked for) starts empty.
-  "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-openvino > "$tmp/openvino.txt" \
-    2>/dev/null || : > "$tmp/openvino.txt"
+  : > "$tmp/openvino.txt"
+  if grep -q '^# \[onnxruntime-openvino\]' "$lock"; then
+    "$tmp/venv/bin/python" tools/lightglue_ros_tools/lock.py section onnxruntime-openvino > "$tmp/openvino.txt"
+  fi
 fi
 
 # 1. The newest GPU build: the CPU build is locked to the same version (the fallback test compares them, and
