@@ -79,9 +79,12 @@ class Health:
         lost, sent = map(sum, zip(*(monitor.missing() for monitor in self.inputs.values())))
         level, message = self._level(stats, lost, sent)
         if lifecycle_state == "active" and self.counters["received"] == 0:  # as diagnostic_updater flags no events
-            level, message = DiagnosticStatus.WARN, (
-                f"waiting for input: no frame received yet on {self.topics} (is the camera publishing there? "
-                "ros2 topic info -v <topic> shows its publishers and their QoS)"
+            level, message = (
+                DiagnosticStatus.WARN,
+                (
+                    f"waiting for input: no frame received yet on {self.topics} (is the camera publishing there? "
+                    "ros2 topic info -v <topic> shows its publishers and their QoS)"
+                ),
             )
         if lifecycle_state != "active":
             message = f"{lifecycle_state}: {IDLE[lifecycle_state]}" + ("" if message == "ok" else f"; {message}")

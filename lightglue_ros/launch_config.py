@@ -112,4 +112,3 @@ def node_settings(
         parameters = params_file  # the node says what is wrong with it
     ns = namespace.strip("/")
     return NodeSettings(params_file, parameters, overrides, remappings, ns, respawn.lower() in TRUE, env)
-

@@ -37,4 +37,3 @@ def test_a_preset_names_a_shipped_params_file():
     assert live.params_file == "config/live_cpu.yaml" and live.parameters["extractor"] == "xfeat"
     with pytest.raises(ConfigError, match=r"preset 'fast': no config/fast.yaml; the shipped presets are \[.*live_cpu"):
         node_settings("config/matcher.yaml", preset="fast", config_dir=config)
-

@@ -28,7 +28,6 @@ SHARED_WHEELS = REPO.parent / "shared" / "ros2-cli-wheels"
 PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "resource", "launch", "config", "lightglue_ros", "tools")
 
 
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     """A colcon workspace with this package built into install/."""
