@@ -23,13 +23,16 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
     pub = ros.publisher("/managed/image")
     sent = [0]
 
-    def stream(seconds: float) -> None:
-        """The camera goes on at 10 Hz, whatever the node's state."""
+    def stream(seconds: float, until=lambda: False) -> bool:
+        """The camera goes on at 10 Hz, whatever the node's state, for ``seconds`` or until ``until()``: a
+        subscription made at activate may miss the first best-effort frames, so a wait for matches keeps the
+        camera going instead of waiting on a stream that has stopped."""
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and not until():
             pub.publish(image_msg(frames[sent[0] % len(frames)], "rgb8", sent[0], "cam"))
             sent[0] += 1
             ros.spin_until(lambda: False, 0.1)
+        return until()
 
     def diagnostics() -> dict[str, str]:
         assert ros.spin_until(lambda: ros.diagnostics_of(NODE), 10)
@@ -49,8 +52,8 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
         assert matches == [] and diagnostics()["lifecycle_state"] == "inactive"
 
         assert ros.lifecycle(NODE, "activate")
-        stream(3.0)
-        assert ros.spin_until(lambda: len(matches) >= 3, 20), node.log()
+        stream(3.0)  # the arenas grow to their working size before the active RSS is read
+        assert stream(20.0, until=lambda: len(matches) >= 3), node.log()
         assert diagnostics()["lifecycle_state"] == "active"
         active_rss = node.rss_kib()
 
@@ -64,8 +67,7 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
 
         assert ros.lifecycle(NODE, "activate")
         resumed_at = sent[0]
-        stream(2.0)
-        assert ros.spin_until(lambda: len(matches) > arrived, 30), node.log()
+        assert stream(30.0, until=lambda: len(matches) > arrived), node.log()
         for msg in matches[arrived:]:  # no pair spans the pause: both frames came after it (frame k: 1000 + k s)
             other = int(decode_matches(msg)["sec_other"][0])
             assert msg.header.stamp.sec - 1000 >= resumed_at and other - 1000 >= resumed_at > paused_at
@@ -80,8 +82,7 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
 
         assert ros.lifecycle(NODE, "configure") and ros.lifecycle(NODE, "activate")
         again = len(matches)
-        stream(1.5)
-        assert ros.spin_until(lambda: len(matches) > again, 30), node.log()
+        assert stream(30.0, until=lambda: len(matches) > again), node.log()
 
         assert ros.lifecycle(NODE, "shutdown")
         assert node.process.wait(20) == 0  # finalized: the process ends cleanly
