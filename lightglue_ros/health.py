@@ -30,6 +30,7 @@ COUNTERS = (
     "errors",
     "stamp_not_increasing",
     "time_jumps",
+    "matches_images",  # lightglue/matches_image frames drawn: only while someone subscribes (drawing costs ms)
 )
 LOSS_WARN_SHARE = 0.05  # estimated share of frames lost on the way before /diagnostics warns
 UNPAIRED_WARN_FRAMES = 3  # stereo frames in a row with a partner candidate outside stereo_slop
@@ -71,9 +72,11 @@ class Health:
         self.counters["received"] += 1
         self.inputs[topic].record(stamp_ns, time.monotonic())
 
-    def count(self, counter: str, what: str) -> None:
+    def count(self, counter: str, what: str = "") -> None:
+        """One more of ``counter``; ``what`` happened is named in the status message while it is recent."""
         self.counters[counter] += 1
-        self._last_event[counter] = (time.monotonic(), what)
+        if counter in WARN_COUNTERS or counter == "errors":
+            self._last_event[counter] = (time.monotonic(), what)
 
     def status(self, name: str, stats: PipelineStats, lifecycle_state: str = "active") -> DiagnosticStatus:
         lost, sent = map(sum, zip(*(monitor.missing() for monitor in self.inputs.values())))

@@ -147,14 +147,16 @@ class MatcherNode(LifecycleNode):
         live = self.live
         live.pipeline.reset()
         qos = subscription_qos(live.settings)
+        # Calibration first: the executor serves ready subscriptions in creation order, so a camera_info that
+        # arrived with its image is stored before the image is handed to the worker.
         for stream, name in live.topics.items():
-            self._camera_subscriptions.append(
-                self.create_subscription(live.msg_type, name, lambda msg, s=stream: self._on_image(s, msg), qos)
-            )
             self._camera_subscriptions.append(
                 self.create_subscription(
                     CameraInfo, live.info_topics[stream], lambda msg, s=stream: self.camera_infos.update({s: msg}), qos
                 )
+            )
+            self._camera_subscriptions.append(
+                self.create_subscription(live.msg_type, name, lambda msg, s=stream: self._on_image(s, msg), qos)
             )
         result = super().on_activate(state)
         with self._wake:
@@ -289,6 +291,7 @@ class MatcherNode(LifecycleNode):
         watched = result is not None and live.image_pub.get_subscription_count() > 0
         if watched and (canvas := self.match_image.draw(result)) is not None:
             live.image_pub.publish(encode_rgb8(canvas, header_of(result.key)))
+            live.health.count("matches_images")
 
     def _publish_diagnostics(self) -> None:
         name, state, live = f"{self.get_fully_qualified_name()}: matcher", self.lifecycle_state, self.live

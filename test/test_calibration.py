@@ -34,8 +34,8 @@ def distort(normalized: np.ndarray, model: str, d: list[float]) -> np.ndarray:
         theta_d = theta * (1 + d[0] * theta**2 + d[1] * theta**4 + d[2] * theta**6 + d[3] * theta**8)
         scale = np.where(r > 0, theta_d / np.maximum(r, 1e-12), 1.0)
         return normalized * scale[:, None]
-    k1, k2, p1, p2, k3 = d
-    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    k1, k2, p1, p2, k3, k4, k5, k6 = [*d, 0.0, 0.0, 0.0][:8]  # plumb_bob, or rational_polynomial's eight
+    radial = (1 + k1 * r2 + k2 * r2**2 + k3 * r2**3) / (1 + k4 * r2 + k5 * r2**2 + k6 * r2**3)
     xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
     return np.c_[xd, yd]

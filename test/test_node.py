@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from lightglue_ros.match_codec import decode_keypoints, decode_matches, decode_tracks
@@ -120,6 +121,10 @@ def test_overload_drops_newest_wins_and_memory_stays_bounded(ros, start_node, mo
     diag = ros.diagnostics_of(name)[-1]
     rss.append(node.rss_kib())  # every flooded frame has been received by now
     assert int(diag["dropped_overload"]) > 50
+    assert any(
+        level == 1 and "dropped_overload: input faster than processing" in message
+        for level, message in ros.statuses_of(name)
+    )  # WARN
     assert diag["feature_cache_frames"] in ("1", "2")  # the reference, and the frame being matched
     assert float(diag["input_rate_hz"]) > 0 and "onnxruntime" in diag["backend"]
     assert rss[1] - rss[0] < 100 * 1024, f"RSS grew from {rss[0]} to {rss[1]} KiB"
@@ -171,17 +176,106 @@ def test_stereo_temporal_mode_publishes_stereo_temporal_and_tracks_extracting_ea
 
 def test_consecutive_keyframe_mode_publishes_tracks_keyframes_and_a_track_image(ros, start_node, motorcycle):
     start_node("/kf", reference_frame="keyframe", resize_long_side=0, qos_reliability="reliable")
-    frames, _ = homography_sequence(motorcycle[0], 4, size=(320, 240), degrees_per_frame=0.5, zoom_per_frame=0.005)
+    frames, _ = homography_sequence(motorcycle[0], 7, size=(320, 240), degrees_per_frame=0.5, zoom_per_frame=0.005)
     tracks, keyframes = ros.listen("/kf/lightglue/tracks"), ros.listen("/kf/lightglue/keyframes", Header)
     images = ros.listen("/kf/lightglue/matches_image", Image)
     pub = ros.publisher("/kf/image")
     ros.wait_for_node(pub, "/kf/lightglue/tracks", "/kf/lightglue/keyframes", "/kf/lightglue/matches_image")
-    for k, frame in enumerate(frames):
-        pub.publish(image_msg(frame, "rgb8", k, "cam"))
-        assert ros.spin_until(lambda k=k: len(tracks) > k, 30)
+
+    def publish(k: int) -> None:
+        pub.publish(image_msg(frames[k], "rgb8", k, "cam"))
+        assert ros.spin_until(lambda: len(tracks) > k, 30)
+
+    for k in range(4):
+        publish(k)
     assert ros.spin_until(lambda: len(images) >= 4, 10)
     assert [msg.stamp for msg in keyframes] == [stamp(0)]  # small motion: the first frame stays the keyframe
     decoded = [decode_tracks(msg) for msg in tracks]
     assert "x_right" not in decoded[0].dtype.names and len(decoded[0]) == 300  # max_tracks
     assert np.isin(decoded[3]["track_id"], decoded[0]["track_id"]).mean() > 0.7 and decoded[3]["age"].max() == 4
     assert (images[-1].width, images[-1].height) == (320, 240)  # the tracks drawn over the frame, not a pair
+
+    # The thresholds change live, as `ros2 param set` does: each one decides the very next frame.
+    name = "/kf/lightglue_matcher"
+    assert ros.set_parameters(name, keyframe_min_matches=301)[0].successful  # more than max_tracks can continue
+    publish(4)
+    assert ros.spin_until(lambda: len(keyframes) == 2, 10) and keyframes[1].stamp == stamp(4)
+    assert ros.set_parameters(name, keyframe_min_matches=0, keyframe_min_share=1.0)[0].successful  # all must go on
+    publish(5)
+    assert ros.spin_until(lambda: len(keyframes) == 3, 10) and keyframes[2].stamp == stamp(5)
+    assert decode_tracks(tracks[5])["age"].max() == 6  # tracks go on through the new keyframe (seen in 0-5)
+    assert ros.set_parameters(name, track_min_score=1.0)[0].successful  # no match is that sure: every track new
+    publish(6)
+    assert np.all(decode_tracks(tracks[6])["age"] == 1)
+
+
+def _jpeg(rgb: np.ndarray, k: int) -> CompressedImage:
+    """As image_transport's compressed plugin sends a colour camera's frames."""
+    msg = CompressedImage(format="bgr8; jpeg compressed bgr8")
+    msg.header.stamp, msg.header.frame_id = stamp(k), "cam"
+    msg.data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    return msg
+
+
+def test_compressed_input_lost_frames_explicit_homography_and_a_match_image_drawn_only_while_watched(
+    ros, start_node, motorcycle
+):
+    name = "/cmp/lightglue_matcher"
+    node = start_node(
+        "/cmp", input_type="compressed", verify="homography", resize_long_side=0, qos_reliability="reliable"
+    )
+    frames, homographies = homography_sequence(motorcycle[0], 15, size=(320, 240))
+    matches, keypoints = ros.listen("/cmp/lightglue/matches"), ros.listen("/cmp/lightglue/keypoints")
+    pub = ros.publisher("/cmp/image/compressed", msg_type=CompressedImage)  # image_transport's name for it
+    ros.wait_for_node(pub, "/cmp/lightglue/matches", "/cmp/lightglue/keypoints")
+
+    def report(key: str) -> str:
+        reports = ros.diagnostics_of(name)
+        return reports[-1].get(key, "") if reports else ""
+
+    def send(pixels: np.ndarray, k: int) -> None:
+        """One frame, and a /diagnostics report that has seen its pair."""
+        pairs = len(matches)
+        publish_and_wait(ros, pub, _jpeg(pixels, k), keypoints)
+        assert ros.spin_until(lambda: len(matches) == pairs + 1 and report("pairs") == str(pairs + 1), 20)
+
+    # Every fourth frame never arrives, as best-effort DDS loses large frames: the stamps' gaps say so.
+    sent = [k for k in range(15) if k % 4 != 3]
+    publish_and_wait(ros, pub, _jpeg(frames[0], 0), keypoints)
+    for k in sent[1:]:
+        send(frames[k], k)
+    for msg, (i, j) in zip(matches, zip(sent, sent[1:])):
+        cloud = decode_matches(msg)
+        truth = homographies[j] @ np.linalg.inv(homographies[i])
+        assert len(cloud) >= 100
+        assert homography_inliers(np.c_[cloud["x0"], cloud["y0"]], np.c_[cloud["x1"], cloud["y1"]], truth, 3) >= 0.95
+    assert float(report("input_loss_estimate")) == pytest.approx(3 / 14, abs=0.01)  # 3 of 14 stamps missing
+    loss_warning = "input_loss: about 21% of the frames sent on ['/cmp/image/compressed'] never arrived"
+    assert any(level == 1 and loss_warning in message for level, message in ros.statuses_of(name))
+    assert report("matches_images") == "0"  # nobody watched: nothing drawn
+
+    images: list[Image] = []
+    viewer = ros.node.create_subscription(Image, "/cmp/lightglue/matches_image", images.append, 10)
+    for k in (15, 16, 17):  # until the node has discovered the viewer
+        send(frames[k - 15], k)
+        if ros.spin_until(lambda: bool(images), 2):
+            break
+    assert images and (images[-1].width, images[-1].height) == (320, 240)
+    ros.node.destroy_subscription(viewer)
+    assert ros.spin_until(lambda: ros.node.count_subscribers("/cmp/lightglue/matches_image") == 0, 10)
+    send(frames[4], 20)  # the node may still see the viewer for this frame
+    drawn = int(report("matches_images"))
+    send(frames[5], 21)
+    send(frames[6], 22)
+    assert drawn >= 1 and report("matches_images") == str(drawn)  # nobody watches: nothing drawn
+
+    # verify: homography chosen explicitly holds for a 3-D scene too, where `auto` hands over to a fundamental
+    # matrix (README "Geometric verification"): the motorcycle's left and right views as consecutive frames.
+    left, right = (cv2.resize(view, (370, 250), interpolation=cv2.INTER_AREA) for view in motorcycle[:2])
+    send(left, 30)
+    send(right, 31)
+    assert report("verification_last") == "homography"
+    bad = CompressedImage(format="jpeg", data=b"not a jpeg")
+    bad.header.stamp = stamp(32)
+    pub.publish(bad)
+    assert ros.spin_until(lambda: "frame 1032.000160000 skipped: cannot decode compressed image" in node.log(), 10)

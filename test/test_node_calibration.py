@@ -1,5 +1,6 @@
 """camera_info in the node, over DDS in its own process: tracks in normalized coordinates once the camera's
-calibration arrives (NaN and one warning before), and a calibration for another resolution refused per frame."""
+calibration arrives (NaN and one warning before), plumb_bob and rational_polynomial, and a calibration for another
+resolution refused per frame."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from lightglue_ros.match_codec import decode_tracks
 from lightglue_ros_tools.ros_harness import image_msg, stamp
 
 from .conftest import publish_and_wait
-from .test_calibration import CAMERAS, SIZE, render, undistort_truth
+from .test_calibration import CAMERAS, SIZE, invert_distortion, render, undistort_truth
+
+# OpenCV's 8-coefficient model (wide-angle lenses): plumb_bob's with a radial denominator 1 + k4 r² + k5 r⁴ + k6 r⁶.
+RATIONAL = (CAMERAS["plumb_bob"][0], [-0.28, 0.09, 0.0008, -0.0006, -0.012, 0.06, -0.02, 0.004])
 
 
-def _camera_info(k: int, width: int = SIZE[0], height: int = SIZE[1]) -> CameraInfo:
-    matrix, d = CAMERAS["plumb_bob"]
-    info = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=list(d), k=np.ravel(matrix).tolist())
+def _camera_info(
+    k: int, width: int = SIZE[0], height: int = SIZE[1], model: str = "plumb_bob", camera: tuple = CAMERAS["plumb_bob"]
+) -> CameraInfo:
+    matrix, d = camera
+    info = CameraInfo(width=width, height=height, distortion_model=model, d=list(d), k=np.ravel(matrix).tolist())
     info.header.stamp, info.header.frame_id = stamp(k), "cam"
     return info
 
@@ -38,8 +44,7 @@ def test_tracks_carry_normalized_coordinates_from_camera_info(ros, start_node):
     assert warning in node.log()
 
     for k in (1, 2):  # a driver publishes camera_info with every frame
-        info_pub.publish(_camera_info(k))
-        ros.spin_until(lambda: False, 0.3)
+        ros.deliver(info_pub, _camera_info(k))
         publish_and_wait(ros, pub, image_msg(frames[k], "bgr8", k, "cam"), keypoints)
     assert ros.spin_until(lambda: len(tracks) >= 3, 20)
     cloud = decode_tracks(tracks[2])
@@ -57,9 +62,15 @@ def test_tracks_carry_normalized_coordinates_from_camera_info(ros, start_node):
     assert np.all(cloud["vx_norm"][~continued] == 0)  # tracks that start here
     assert node.log().count("no camera_info on") == 1  # said once
 
-    info_pub.publish(_camera_info(3, 1280, 960))  # the calibration of another resolution
-    ros.spin_until(lambda: False, 0.3)
-    pub.publish(image_msg(frames[0], "bgr8", 3, "cam"))
+    ros.deliver(info_pub, _camera_info(3, model="rational_polynomial", camera=RATIONAL))  # a wide-angle lens
+    publish_and_wait(ros, pub, image_msg(frames[0], "bgr8", 3, "cam"), keypoints)
+    assert ros.spin_until(lambda: len(tracks) >= 4, 20)
+    cloud = decode_tracks(tracks[3])
+    truth = invert_distortion(np.c_[cloud["x"], cloud["y"]].astype(np.float64), "rational_polynomial", *RATIONAL)
+    np.testing.assert_allclose(np.c_[cloud["x_norm"], cloud["y_norm"]], truth, atol=1e-3)
+
+    ros.deliver(info_pub, _camera_info(4, 1280, 960))  # the calibration of another resolution
+    pub.publish(image_msg(frames[0], "bgr8", 4, "cam"))
     reason = "skipped: camera_info is for 1280x960 images, this image is 640x480"
     assert ros.spin_until(lambda: reason in node.log(), 20), node.log()
     assert ros.spin_until(lambda: ros.diagnostics_of("/calib/lightglue_matcher")[-1]["bad_frames"] == "1", 10)

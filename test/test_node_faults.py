@@ -44,7 +44,7 @@ def _last_status(ros, name: str) -> dict[str, str]:
 
 def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start_node, motorcycle):
     node = start_node("/stamps", resize_long_side=0, qos_reliability="reliable")
-    frames, homographies = homography_sequence(motorcycle[0], 7, size=(320, 240))
+    frames, homographies = homography_sequence(motorcycle[0], 9, size=(320, 240))
     matches, keypoints = ros.listen("/stamps/lightglue/matches"), ros.listen("/stamps/lightglue/keypoints")
     pub = ros.publisher("/stamps/image")
     ros.wait_for_node(pub, "/stamps/lightglue/matches", "/stamps/lightglue/keypoints")
@@ -77,6 +77,15 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     log = node.log()
     assert "time jumped back by 100.000 s on /stamps/image: state reset" in log
     assert log.count("does not increase") == 1  # warned once per input
+
+    # time_jump_tolerance changes live: at 0.1 s the same 0.2 s step back is a jump, and no pair spans it.
+    assert ros.set_parameters(name, time_jump_tolerance=0.1)[0].successful
+    publish_and_wait(ros, pub, _frame(frames[7], 0, 100_000_000), keypoints)
+    publish_and_wait(ros, pub, _frame(frames[8], 0, 200_000_000), keypoints)
+    assert ros.spin_until(lambda: _last_status(ros, name).get("pairs") == "6", 10), _last_status(ros, name)
+    _check_pairs(matches, [(0, 1), (2, 3), (3, 4), (4, 5), (5, 6), (7, 8)], homographies)
+    assert _last_status(ros, name)["time_jumps"] == "2"
+    assert "time jumped back by 0.200 s on /stamps/image: state reset" in node.log()
 
 
 def test_tiny_frames_strips_and_an_injected_failure_are_followed_by_correct_matches(
@@ -163,12 +172,17 @@ def test_stereo_that_never_pairs_warns_and_a_shared_frame_id_still_gives_true_di
     assert ros.spin_until(warned, 20), (ros.status_of(name), _last_status(ros, name).get("dropped_overload"))
     assert "right stamps are +50.0 ms from left, stereo_slop is 5.0 ms" in ros.status_of(name)[1]
     assert not matches
+    assert ros.set_parameters(name, stereo_slop=0.1)[0].successful  # live, as the warning says: now they pair
+    pub_left.publish(_frame(small, 20, 0, "camera"))
+    pub_right.publish(_frame(small, 20, 50_000_000, "camera"))
+    assert ros.spin_until(lambda: len(matches) == 1, 30), node.log()
+    assert decode_matches(matches[0])["nanosec_other"][0] == 50_000_000  # the right frame 50 ms later
 
     # One driver, one frame_id for both cameras: left must still be matched with right, not with itself.
     pub_left.publish(_frame(left, 30, 0, "camera"))
     pub_right.publish(_frame(right, 30, 0, "camera"))
-    assert ros.spin_until(lambda: len(matches) >= 1, 60), node.log()
-    cloud = decode_matches(matches[0])
+    assert ros.spin_until(lambda: len(matches) >= 2, 60), node.log()
+    cloud = decode_matches(matches[1])
     quality = stereo_quality(np.c_[cloud["x0"], cloud["y0"]], np.c_[cloud["x1"], cloud["y1"]], disparity)
     assert quality["matches"] >= 300 and np.median(cloud["x0"] - cloud["x1"]) > 20  # true median disparity ~44 px
     assert quality["dy_lt_3px"] >= 0.98 and quality["disparity_err_lt_2px"] >= 0.80

@@ -133,10 +133,11 @@ def test_the_node_publishes_right_rays_and_depth_over_dds(ros, start_node, alike
     infos = {side: ros.publisher(f"/rig/{side}/camera_info", msg_type=CameraInfo) for side in ("left", "right")}
     ros.wait_for_node(publishers["left"], "/rig/lightglue/tracks")
     ros.wait_for_node(publishers["right"])
+    for side in ("left", "right"):
+        ros.wait_for_node(infos[side])
     for k, views in enumerate(rig_frames):
         for side in ("left", "right"):
-            infos[side].publish(camera_info(side, k))
-        ros.spin_until(lambda: False, 0.3)  # the calibration is there before its frame
+            ros.deliver(infos[side], camera_info(side, k))  # the calibration is there before its frame
         for side, view in zip(("left", "right"), views):
             publishers[side].publish(image_msg(view, "rgb8", k, f"{side}_cam"))
         assert ros.spin_until(lambda k=k: len(tracks) > k, 60)

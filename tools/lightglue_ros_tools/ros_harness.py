@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.srv import SetParameters
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -137,6 +138,16 @@ class RosClient:
         for topic in listened:
             assert self.spin_until(lambda t=topic: self.node.count_publishers(t) > 0, timeout), f"no {topic} publisher"
 
+    def deliver(self, publisher, msg, timeout: float = 10) -> None:
+        """Publish on a reliable publisher and return once every subscriber's DDS reader has acknowledged ``msg``.
+
+        The node takes ready subscriptions in creation order, camera_info before images: a calibration delivered
+        so is used for the frames published after it.
+        """
+        assert publisher.get_subscription_count() > 0, f"nobody subscribes to {publisher.topic_name}"
+        publisher.publish(msg)
+        assert publisher.wait_for_all_acked(Duration(seconds=timeout)), f"{publisher.topic_name}: not acknowledged"
+
     def set_parameters(self, node_name: str, **values: object) -> list:
         client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")
         assert client.wait_for_service(timeout_sec=20)
@@ -169,14 +180,19 @@ class RosClient:
             if status.name.startswith(node_name + ":")
         ]
 
+    def statuses_of(self, node_name: str) -> list[tuple[int, str]]:
+        """Level (0 OK, 1 WARN, 2 ERROR) and message of each /diagnostics status of ``node_name``, oldest first."""
+        return [
+            (status.level[0] if isinstance(status.level, bytes) else int(status.level), status.message)
+            for array in self.received["/diagnostics"]
+            for status in array.status
+            if status.name.startswith(node_name + ":")
+        ]
+
     def status_of(self, node_name: str) -> tuple[int, str] | None:
-        """Level (0 OK, 1 WARN, 2 ERROR) and message of the newest /diagnostics status of ``node_name``."""
-        for array in reversed(self.received["/diagnostics"]):
-            for status in array.status:
-                if status.name.startswith(node_name + ":"):
-                    level = status.level
-                    return (level[0] if isinstance(level, bytes) else int(level)), status.message
-        return None
+        """The newest of ``statuses_of``."""
+        statuses = self.statuses_of(node_name)
+        return statuses[-1] if statuses else None
 
     def close(self) -> None:
         self.node.destroy_node()
