@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -65,7 +67,9 @@ def _read_bag(path: Path) -> dict[str, list[tuple[int, PointCloud2]]]:
 @pytest.mark.parametrize(
     ("storage", "compressed"), [(StoragePlugin.SQLITE3, False), (StoragePlugin.MCAP, True)], ids=["sqlite3", "mcap"]
 )
-def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_model_dir, motorcycle, storage, compressed):
+def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(
+    tmp_path, disk_model_dir, motorcycle, storage, compressed, capsys
+):
     frames, homographies = homography_sequence(motorcycle[0], 8, size=(320, 240))
     frames[4] = frames[4][:20]  # a bad frame (20 px high): counted and skipped as the node does
     times = _write_bag(tmp_path / "in", storage, {"/cam/image": frames}, compressed)
@@ -80,8 +84,20 @@ def test_mono_bag_gives_the_pipelines_own_matches_and_tracks(tmp_path, disk_mode
     ]
     argv += ["--video", str(tmp_path / "tracks.mp4")]
     assert bag_tool.main(argv) == 0
+    printed = capsys.readouterr()
     out = _read_bag(tmp_path / "out")
     good = [k for k in range(8) if k != 4]
+
+    # The progress bar (stderr) went over every frame; the JSON summary (stdout) tells what the bag holds.
+    assert "8/8 [" in printed.err and "frame/s]" in printed.err
+    summary = json.loads(printed.out)
+    assert (summary["frames"], summary["bad_frames"], summary["pairs"]) == (8, 1, 6)
+    published = [len(decode_matches(m)) for _, m in out["/lightglue/matches"]]  # the inliers
+    assert summary["inlier_share"] == pytest.approx(sum(published) / (6 * summary["matches_per_pair"]))
+    seen = Counter(int(t) for _, m in out["/lightglue/tracks"] for t in decode_tracks(m)["track_id"])
+    assert summary["tracks"] == len(seen)
+    assert summary["mean_track_length"] == pytest.approx(np.mean(list(seen.values())))
+    assert summary["extract_ms_mean"] > 0 and summary["frames_per_s"] == pytest.approx(8 / summary["seconds"])
     assert {t: len(m) for t, m in out.items()} == {
         "/lightglue/keypoints": 7, "/lightglue/tracks": 7, "/lightglue/matches": 6
     }  # fmt: skip

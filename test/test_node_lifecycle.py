@@ -59,7 +59,7 @@ def test_the_full_cycle_loads_at_configure_serves_while_active_and_gives_memory_
 
         assert ros.lifecycle(NODE, "deactivate")
         paused_at = sent[0]
-        ros.spin_until(lambda: False, 1.0)  # what was on its way
+        ros.settled_report(NODE)  # what was on its way has arrived
         arrived = len(matches)
         stream(2.0)
         assert len(matches) == arrived and diagnostics()["lifecycle_state"] == "inactive"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -95,11 +96,17 @@ def test_time_jump_resets_pairing_so_no_pair_spans_it(disk_model_dir, motorcycle
     assert pipeline.stats().feature_cache_frames == 1  # only the frame after the jump
 
 
-@pytest.mark.parametrize(("models", "extractor"), [("disk_model_dir", "disk"), ("aliked_model_dir", "aliked")])
-def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle, request, capsys):
+def _printed_quality(out: str) -> dict[str, dict[str, float]]:
+    """``lightglue-ros-match --disparity``'s two lines: figures over all matches and over the verified inliers."""
+    printed = dict(line.split(": ", 1) for line in out.splitlines() if "ground truth" in line)
+    return {what.rsplit(", ", 1)[1]: json.loads(figures) for what, figures in printed.items()}
+
+
+def test_match_cli_writes_documented_npz(tmp_path, disk_model_dir, motorcycle, capsys):
+    """DISK's keypoints sit on whole pixels: the npz layout is checked on them, ALIKED's run is the demo's (below)."""
     import cv2
 
-    model_dir = request.getfixturevalue(models)
+    model_dir, extractor = disk_model_dir, "disk"
     paths = []
     for name, image in zip(("left.png", "right.png"), motorcycle[:2]):
         paths.append(tmp_path / name)
@@ -110,8 +117,7 @@ def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle
     argv += ["--disparity", str(tmp_path / "truth.npy")]
     assert match_cli.main([*argv, "--params", "config/matcher.yaml", "--extractor", extractor]) == 0
     result = np.load(out)
-    printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if "ground truth" in line)
-    quality = {what.rsplit(", ", 1)[1]: json.loads(figures) for what, figures in printed.items()}
+    quality = _printed_quality(capsys.readouterr().out)
     inliers = result["inliers"]
     assert quality["all matches"]["matches"] == len(inliers) and quality["verified inliers"]["matches"] == inliers.sum()
     assert quality["verified inliers"]["dy_lt_3px"] >= quality["all matches"]["dy_lt_3px"] > 0.95
@@ -122,6 +128,30 @@ def test_match_cli_writes_documented_npz(tmp_path, models, extractor, motorcycle
     assert result["scores"].dtype == np.float32 and np.all(result["scores"] > 0.1)
     assert result["keypoints0"][:, 0].max() < 741 and result["keypoints0"][:, 1].max() < 500
     assert cv2.imread(str(viz)).shape == (500, 2 * 741, 3)
+
+
+def test_readme_command_1_gives_the_figures_the_readme_states(tmp_path, aliked_model_dir, monkeypatch, capsys):
+    """tools/run_demo.sh after its venv set-up: the shipped params, the models in the default folder of a fresh
+    ROS_HOME. The README's Quick start states what it prints (2-core CPU, ONNX Runtime CPU): 747 matches, 743
+    inliers; all matches |dy| < 2 px 98.0 %, < 3 px 99.5 %, disparity error < 2 px 88.0 % (median 0.26 px); the
+    inliers 98.5 %, 99.9 %, 88.3 % (0.25 px). Another CPU may round differently: a few matches, half a point."""
+    from lightglue_ros_tools import demo
+
+    shutil.copytree(aliked_model_dir, tmp_path / "ros_home" / "lightglue_ros" / "models" / "aliked")
+    monkeypatch.setenv("ROS_HOME", str(tmp_path / "ros_home"))
+    assert demo.main(["--output", str(tmp_path / "out")]) == 0
+    quality = _printed_quality(capsys.readouterr().out)
+    stated = {
+        "all matches": (747, 0.980, 0.995, 0.880, 0.26),
+        "verified inliers": (743, 0.985, 0.999, 0.883, 0.25),
+    }
+    for what, (matches, dy2, dy3, disparity2, median) in stated.items():
+        figures = quality[what]
+        assert figures["matches"] == pytest.approx(matches, rel=0.02), what
+        assert figures["dy_lt_2px"] >= dy2 - 0.005 and figures["dy_lt_3px"] >= dy3 - 0.005, (what, figures)
+        assert figures["disparity_err_lt_2px"] >= disparity2 - 0.005, (what, figures)
+        assert figures["disparity_err_median_px"] <= median + 0.03, (what, figures)
+    assert (tmp_path / "out" / "motorcycle_matches.png").is_file()
 
 
 @pytest.mark.parametrize("encoding", ["mono8", "mono16", "bgr8", "rgba8", "bgra8"])

@@ -8,6 +8,7 @@ the launch file is not green.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -251,3 +252,49 @@ def test_ros2_launch_stereo_takes_the_mode_from_its_params_file(workspace, ros, 
     finally:
         code = launch.stop()
     assert code == 0 and "Traceback" not in launch.output(), launch.output()
+
+
+def _failing_models(model_dir: Path, folder: Path) -> Path:
+    """A copy of an export whose extractor loads and then fails on every camera frame, as a model does when the
+    device runs out of memory: it reshapes the image into rows of 7 values (640x480x3 is no multiple of 7)."""
+    import onnx
+    from onnx import helper
+
+    shutil.copytree(model_dir, folder)
+    path = folder / f"{json.loads((folder / 'manifest.json').read_text())['extractor']}.onnx"
+    model = onnx.load(path)
+    graph = model.graph
+    scores = next(o for o in graph.output if o.name == "scores")
+    for node in graph.node:
+        node.output[:] = ["scores_before_fault" if name == "scores" else name for name in node.output]
+    graph.initializer.extend([helper.make_tensor("rows_of_7", onnx.TensorProto.INT64, [2], [-1, 7])])
+    graph.node.extend(
+        [
+            helper.make_node("Reshape", ["image", "rows_of_7"], ["image_rows"]),
+            helper.make_node("ReduceMax", ["image_rows"], ["image_max"], keepdims=0),
+            helper.make_node("Mul", ["image_max", "image_max"], ["image_max_sq"]),
+            helper.make_node("Sub", ["image_max_sq", "image_max_sq"], ["zero"]),
+            helper.make_node("Add", ["scores_before_fault", "zero"], [scores.name]),
+        ]
+    )
+    onnx.save(model, path)
+    return folder
+
+
+def test_ros2_launch_respawns_a_node_whose_models_keep_failing(workspace, ros, xfeat_model_dir, tmp_path):
+    """respawn:=true: a node that exits with code 3 (fatal_error_count frames in a row failed) is started again."""
+    failing = _failing_models(xfeat_model_dir, tmp_path / "failing")
+    arguments = f"namespace:=rsp extractor:=xfeat model_dir:={failing} respawn:=true image:=/rsp_cam/image_raw"
+    launch = Launch(workspace, tmp_path, arguments)
+    try:
+        assert ros.spin_until(lambda: "matching on" in launch.output(), 60), launch.output()
+        camera = _camera(tmp_path, "--topic", "/rsp_cam/image_raw", "--frames", "600", "--rate", "10")
+        try:
+            assert ros.spin_until(lambda: launch.output().count("matching on") == 2, 90), launch.output()
+        finally:
+            camera.kill()
+        output = launch.output()
+        assert "10 frames in a row failed" in output and "exit code 3" in output
+    finally:
+        code = launch.stop()
+    assert code == 0, launch.output()

@@ -18,6 +18,7 @@ import time
 import cv2
 import numpy as np
 import rclpy
+from rclpy.duration import Duration
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from skimage import data
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             publisher.publish(msg)
         for publisher, image in zip(info_publishers, frame):  # a driver sends its calibration with every frame
             publisher.publish(pinhole_camera_info(image, k))
-    time.sleep(1.0)  # a reliable writer still delivers what is queued
+    for publisher in publishers + info_publishers:  # a reliable writer still delivers what is queued
+        publisher.wait_for_all_acked(Duration(seconds=10))
     print(f"published {args.frames} frames on {topics} at {args.rate} Hz, {args.qos}")
     node.destroy_node()
     rclpy.shutdown()

@@ -172,13 +172,27 @@ class RosClient:
         assert self.spin_until(future.done, 20)
         return future.result().current_state.label
 
-    def diagnostics_of(self, node_name: str) -> list[dict[str, str]]:
+    def diagnostics_of(self, node_name: str, since_ns: int = 0) -> list[dict[str, str]]:
+        """The values of each /diagnostics report of ``node_name`` (made at or after ``since_ns``), oldest first."""
         return [
             {kv.key: kv.value for kv in status.values}
             for array in self.received["/diagnostics"]
+            if array.header.stamp.sec * 10**9 + array.header.stamp.nanosec >= since_ns
             for status in array.status
             if status.name.startswith(node_name + ":")
         ]
+
+    def settled_report(self, node_name: str, timeout: float = 30) -> dict[str, str]:
+        """The node's /diagnostics values once two reports made after this call count the same frames received and
+        pairs: what was on its way has arrived and been processed. (Reports queued while nobody spun are older.)"""
+        called_ns = self.node.get_clock().now().nanoseconds
+
+        def settled() -> bool:
+            new = self.diagnostics_of(node_name, called_ns)
+            return len(new) >= 2 and all(new[-2][key] == new[-1][key] for key in ("received", "pairs"))
+
+        assert self.spin_until(settled, timeout), f"{node_name} still busy: {self.diagnostics_of(node_name)[-1:]}"
+        return self.diagnostics_of(node_name, called_ns)[-1]
 
     def statuses_of(self, node_name: str) -> list[tuple[int, str]]:
         """Level (0 OK, 1 WARN, 2 ERROR) and message of each /diagnostics status of ``node_name``, oldest first."""

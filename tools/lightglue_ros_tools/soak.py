@@ -131,11 +131,10 @@ def live(model_dir: Path, params_file: Path, frames: int, rate: float, size: tup
         process = subprocess.Popen(camera, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         start = time.monotonic()
         while process.poll() is None:
-            ros.spin_until(lambda: False, 1.0)
+            ros.spin_until(lambda: process.poll() is not None, 1.0)  # an RSS sample a second
             if ages:  # from the first pair on: the models are loaded and the camera is streaming
                 rss[round(time.monotonic() - start, 1)] = node.rss_kib() / 1024
-        ros.spin_until(lambda: False, 3.0)  # the last frame's matches and a diagnostics report
-        report = ros.diagnostics_of(f"{NAMESPACE}/lightglue_matcher")[-1]
+        report = ros.settled_report(f"{NAMESPACE}/lightglue_matcher")  # the last frame's matches are in
     finally:
         node.stop()
         ros.close()

@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from lightglue_ros.launch_config import LARGE_FRAMES_PROFILE, TRANSPORT_CHOICES, package_config_dir
@@ -58,10 +57,7 @@ def run_case(
         camera = [sys.executable, "-m", "lightglue_ros_tools.camera", "--topic", f"{namespace}/image"]
         camera += ["--frames", str(frames), "--rate", str(rate), "--qos", reliability]
         subprocess.run(camera, env=env, check=True, capture_output=True, timeout=frames / rate + 90)
-        name = f"{namespace}/lightglue_matcher"
-        time.sleep(1.0)
-        ros.spin_until(lambda: False, 3)  # the last frames finish and a report follows
-        report = ros.diagnostics_of(name)[-1]
+        report = ros.settled_report(f"{namespace}/lightglue_matcher")
     finally:
         node.stop()
         ros.close()
