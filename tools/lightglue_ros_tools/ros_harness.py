@@ -183,13 +183,14 @@ class RosClient:
         ]
 
     def settled_report(self, node_name: str, timeout: float = 30) -> dict[str, str]:
-        """The node's /diagnostics values once two reports made after this call count the same frames received and
-        pairs: what was on its way has arrived and been processed. (Reports queued while nobody spun are older.)"""
+        """The node's /diagnostics values once three reports made after this call (2 s) count the same frames
+        received, extractions and pairs: what was on its way has arrived and been processed. (Reports queued while
+        nobody spun are older.)"""
         called_ns = self.node.get_clock().now().nanoseconds
 
         def settled() -> bool:
             new = self.diagnostics_of(node_name, called_ns)
-            return len(new) >= 2 and all(new[-2][key] == new[-1][key] for key in ("received", "pairs"))
+            return len(new) >= 3 and all(new[-3][key] == new[-1][key] for key in ("received", "pairs", "extractions"))
 
         assert self.spin_until(settled, timeout), f"{node_name} still busy: {self.diagnostics_of(node_name)[-1:]}"
         return self.diagnostics_of(node_name, called_ns)[-1]
