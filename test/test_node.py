@@ -225,8 +225,7 @@ def test_compressed_input_lost_frames_explicit_homography_and_a_match_image_draw
     ros.wait_for_node(pub, "/cmp/lightglue/matches", "/cmp/lightglue/keypoints")
 
     def report(key: str) -> str:
-        reports = ros.diagnostics_of(name)
-        return reports[-1].get(key, "") if reports else ""
+        return ros.last_report(name).get(key, "")
 
     def send(pixels: np.ndarray, k: int) -> None:
         """One frame, and a /diagnostics report that has seen its pair."""

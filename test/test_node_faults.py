@@ -37,11 +37,6 @@ def _check_pairs(matches: list, expected: list[tuple[int, int]], homographies: l
         assert len(cloud) >= 50 and inliers >= 0.95, f"pair {i}->{j}: {len(cloud)} matches, {inliers:.1%} inliers"
 
 
-def _last_status(ros, name: str) -> dict[str, str]:
-    reports = ros.diagnostics_of(name)
-    return reports[-1] if reports else {}
-
-
 def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start_node, motorcycle):
     node = start_node("/stamps", resize_long_side=0, qos_reliability="reliable")
     frames, homographies = homography_sequence(motorcycle[0], 9, size=(320, 240))
@@ -69,8 +64,8 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     assert [m.header.stamp.sec for m in matches] == [100, 0, 0, 0, 0]
     assert decode_matches(matches[0])["sec_other"][0] == 100
 
-    assert ros.spin_until(lambda: _last_status(ros, name).get("pairs") == "5", 5)
-    status = _last_status(ros, name)
+    assert ros.spin_until(lambda: ros.last_report(name).get("pairs") == "5", 5)
+    status = ros.last_report(name)
     assert (status["stamp_not_increasing"], status["time_jumps"], status["errors"]) == ("4", "1", "0")
     level, message = ros.status_of(name)
     assert level == 1 and "stamp_not_increasing" in message and "time_jumps" in message  # WARN, causes named
@@ -82,9 +77,9 @@ def test_repeated_zero_and_backward_stamps_never_match_stale_features(ros, start
     assert ros.set_parameters(name, time_jump_tolerance=0.1)[0].successful
     publish_and_wait(ros, pub, _frame(frames[7], 0, 100_000_000), keypoints)
     publish_and_wait(ros, pub, _frame(frames[8], 0, 200_000_000), keypoints)
-    assert ros.spin_until(lambda: _last_status(ros, name).get("pairs") == "6", 10), _last_status(ros, name)
+    assert ros.spin_until(lambda: ros.last_report(name).get("pairs") == "6", 10), ros.last_report(name)
     _check_pairs(matches, [(0, 1), (2, 3), (3, 4), (4, 5), (5, 6), (7, 8)], homographies)
-    assert _last_status(ros, name)["time_jumps"] == "2"
+    assert ros.last_report(name)["time_jumps"] == "2"
     assert "time jumped back by 0.200 s on /stamps/image: state reset" in node.log()
 
 
@@ -110,8 +105,8 @@ def test_tiny_frames_strips_and_an_injected_failure_are_followed_by_correct_matc
         said = f"frame {msg.header.stamp.sec}.000000000"
         assert ros.spin_until(lambda said=said: said in node.log(), 30), node.log()
     name = "/faulty/lightglue_matcher"
-    assert ros.spin_until(lambda: _last_status(ros, name).get("errors") == "1", 30), node.log()
-    assert _last_status(ros, name)["bad_frames"] == "3"
+    assert ros.spin_until(lambda: ros.last_report(name).get("errors") == "1", 30), node.log()
+    assert ros.last_report(name)["bad_frames"] == "3"
     level, message = ros.status_of(name)
     assert level == 2 and "injected fault" in message  # ERROR while the failure is recent
     for k, sec in ((1, 667), (2, 668), (3, 669)):  # the worker is alive: good frames are matched with the last good one
@@ -169,7 +164,7 @@ def test_stereo_that_never_pairs_warns_and_a_shared_frame_id_still_gives_true_di
         status = ros.status_of(name)
         return status is not None and status[0] == 1 and "stereo_slop" in status[1]
 
-    assert ros.spin_until(warned, 20), (ros.status_of(name), _last_status(ros, name).get("dropped_overload"))
+    assert ros.spin_until(warned, 20), (ros.status_of(name), ros.last_report(name).get("dropped_overload"))
     assert "right stamps are +50.0 ms from left, stereo_slop is 5.0 ms" in ros.status_of(name)[1]
     assert not matches
     assert ros.set_parameters(name, stereo_slop=0.1)[0].successful  # live, as the warning says: now they pair

@@ -172,15 +172,24 @@ class RosClient:
         assert self.spin_until(future.done, 20)
         return future.result().current_state.label
 
-    def diagnostics_of(self, node_name: str, since_ns: int = 0) -> list[dict[str, str]]:
-        """The values of each /diagnostics report of ``node_name`` (made at or after ``since_ns``), oldest first."""
+    def _statuses(self, node_name: str, since_ns: int = 0) -> list:
+        """Each /diagnostics status of ``node_name`` (in reports made at or after ``since_ns``), oldest first."""
         return [
-            {kv.key: kv.value for kv in status.values}
+            status
             for array in self.received["/diagnostics"]
             if array.header.stamp.sec * 10**9 + array.header.stamp.nanosec >= since_ns
             for status in array.status
             if status.name.startswith(node_name + ":")
         ]
+
+    def diagnostics_of(self, node_name: str, since_ns: int = 0) -> list[dict[str, str]]:
+        """The values of each /diagnostics report of ``node_name`` (made at or after ``since_ns``), oldest first."""
+        return [{kv.key: kv.value for kv in status.values} for status in self._statuses(node_name, since_ns)]
+
+    def last_report(self, node_name: str) -> dict[str, str]:
+        """The values of the newest /diagnostics report of ``node_name``; empty before the first."""
+        reports = self.diagnostics_of(node_name)
+        return reports[-1] if reports else {}
 
     def settled_report(self, node_name: str, timeout: float = 30) -> dict[str, str]:
         """The node's /diagnostics values once three reports made after this call (2 s) count the same frames
@@ -199,9 +208,7 @@ class RosClient:
         """Level (0 OK, 1 WARN, 2 ERROR) and message of each /diagnostics status of ``node_name``, oldest first."""
         return [
             (status.level[0] if isinstance(status.level, bytes) else int(status.level), status.message)
-            for array in self.received["/diagnostics"]
-            for status in array.status
-            if status.name.startswith(node_name + ":")
+            for status in self._statuses(node_name)
         ]
 
     def status_of(self, node_name: str) -> tuple[int, str] | None:
