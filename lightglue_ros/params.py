@@ -137,6 +137,15 @@ PARAMS: tuple[ParamSpec, ...] = (
         read_only=False,
     ),
     ParamSpec(
+        "verify_homography_threshold_px",
+        0.0,
+        "a homography's inlier distance (also where the fundamental check tests for a plane): its transfer "
+        "error is 2-D and carries both frames' keypoint noise; 0 = verify_threshold_px",
+        minimum=0.0,
+        maximum=50.0,
+        read_only=False,
+    ),
+    ParamSpec(
         "publish_outliers",
         False,
         "false: match messages carry the inliers only; true: every match, flagged in the inlier field",

@@ -176,7 +176,8 @@ class MatchingPipeline:
         matches = self._timed("match", lambda: self._matcher(features0, features1))
         points = matched_points(features0, features1, matches)
         method = resolve_method(self.settings.verify, stereo)
-        verification = self._timed("verify", lambda: verify(*points, method, self.settings.verify_threshold_px))
+        thresholds = self.settings.verify_threshold_px, self.settings.verify_homography_threshold_px
+        verification = self._timed("verify", lambda: verify(*points, method, *thresholds))
         pair = PairResult(key0, key1, features0, features1, matches, verification, dict(self._last_ms))
         self._pairs += 1
         self._recent_matches.append(len(matches))

@@ -34,6 +34,7 @@ class Settings:
     width_confidence: float
     verify: str
     verify_threshold_px: float
+    verify_homography_threshold_px: float
     publish_outliers: bool
     stereo_slop: float
     time_jump_tolerance: float

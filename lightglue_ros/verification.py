@@ -50,8 +50,15 @@ def resolve_method(method: str, stereo: bool) -> str:
     return "rectified_stereo" if stereo else "fundamental"
 
 
-def verify(points0: np.ndarray, points1: np.ndarray, method: str, threshold_px: float) -> Verification:
-    """Flag the matches (K, 2) -> (K, 2) whose points are within ``threshold_px`` of the ``method``'s model."""
+def verify(
+    points0: np.ndarray, points1: np.ndarray, method: str, threshold_px: float, homography_threshold_px: float = 0.0
+) -> Verification:
+    """Flag the matches (K, 2) -> (K, 2) whose points are within ``threshold_px`` of the ``method``'s model.
+
+    A homography's transfer error is two-dimensional and carries both frames' keypoint noise, where the
+    epipolar distance and the row difference are one-dimensional: keypoints that scatter about a pixel
+    (XFeat's) need a wider ``homography_threshold_px`` for a plane to be recognised as one (0: ``threshold_px``).
+    """
     count = len(points0)
     if method == "none":
         return Verification(np.ones(count, bool), "none")
@@ -63,7 +70,8 @@ def verify(points0: np.ndarray, points1: np.ndarray, method: str, threshold_px: 
     a, b = np.ascontiguousarray(points0, np.float64), np.ascontiguousarray(points1, np.float64)
     if method not in ("fundamental", "homography"):
         raise ValueError(f"unknown verification method {method!r}: one of {METHODS}")
-    homography = _inliers(cv2.findHomography(a, b, cv2.USAC_MAGSAC, threshold_px, None, MAX_ITERATIONS, CONFIDENCE))
+    transfer_px = homography_threshold_px or threshold_px
+    homography = _inliers(cv2.findHomography(a, b, cv2.USAC_MAGSAC, transfer_px, None, MAX_ITERATIONS, CONFIDENCE))
     if method == "fundamental":
         fundamental = _inliers(cv2.findFundamentalMat(a, b, cv2.USAC_MAGSAC, threshold_px, CONFIDENCE, MAX_ITERATIONS))
         if fundamental is not None and (homography is None or homography.sum() < PLANAR_SHARE * fundamental.sum()):
