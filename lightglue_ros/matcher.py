@@ -6,11 +6,17 @@ once more than ``depth_confidence`` of all points are confident, and drops
 points that are confidently unmatchable (matchability below
 ``1 - width_confidence``) before the next layer. The decisions run here in
 numpy between per-layer models, so they work on every backend.
+
+The encoder part depends on one frame alone (its descriptors projected, its
+rotary table and, in exports that have it there, layer 0's self-attention), so
+its output is kept for the frame's next pair: consecutive frames are each
+matched twice, a stereo_temporal frame two or three times.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +24,8 @@ import numpy as np
 from .errors import ConfigError
 from .features import Features, Matches
 from .sessions import Session, Tensor, to_host
+
+ENCODED_FRAMES = 4  # a stereo_temporal step matches among the left and right frames of now and before
 
 
 def filter_matches(
@@ -73,6 +81,9 @@ class LightGlueMatcher:
         # (-1: always, as on a CPU; on a GPU small sets cost less to keep than to re-shape).
         self.prune_above = prune_above_for(full.backend)
         self.last_depth = self.last_pruned = self._depth = self._pruned = 0
+        # the last frames' encoder outputs, each with its Features (held, so the identity cannot be reused):
+        # stereo_temporal matches among four frames
+        self._encoded: deque[tuple[Features, dict[str, Tensor]]] = deque(maxlen=ENCODED_FRAMES)
         self.configure(depth_confidence, width_confidence)
 
     @property
@@ -122,14 +133,12 @@ class LightGlueMatcher:
         layers = len(parts.layers)
         state: dict[str, Tensor] = {}  # descriptors and encodings stay on the device between layers
         for i, f in enumerate((features0, features1)):
-            encoded = parts.encoder.run_on_device(
-                {"keypoints": f.keypoints[None], "descriptors": f.descriptors[None], "image_size": _image_size(f)}
-            )
+            encoded = self._encode(f)
             state[f"desc{i}"], state[f"enc{i}"] = encoded["desc"], encoded["encoding"]
         kept = [np.arange(len(features0)), np.arange(len(features1))]
         total = len(features0) + len(features1)
         for layer, session in enumerate(parts.layers):
-            out = session.run_on_device(state)
+            out = session.run_on_device({name: state[name] for name in session.input_types()})
             state["desc0"], state["desc1"] = out["next_desc0"], out["next_desc1"]
             if layer == layers - 1:
                 break
@@ -157,6 +166,21 @@ class LightGlueMatcher:
         matches = self._filter(parts.heads[layer].run({"desc0": state["desc0"], "desc1": state["desc1"]}))
         pairs = np.stack([kept[0][matches.matches[:, 0]], kept[1][matches.matches[:, 1]]], -1)
         return Matches(pairs.reshape(-1, 2), matches.scores)
+
+    def _encode(self, features: Features) -> dict[str, Tensor]:
+        """The encoder part's output for one frame's features, computed once while the frame is recent."""
+        for held, encoded in self._encoded:
+            if held is features:
+                return encoded
+        encoded = self.parts.encoder.run_on_device(
+            {
+                "keypoints": features.keypoints[None],
+                "descriptors": features.descriptors[None],
+                "image_size": _image_size(features),
+            }
+        )
+        self._encoded.append((features, encoded))
+        return encoded
 
 
 GPU_PRUNE_ABOVE = 1024  # cvg/LightGlue's pruning_keypoint_thresholds for CUDA

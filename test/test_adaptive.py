@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 
@@ -15,7 +17,7 @@ from lightglue_ros_tools.quality import homography_inliers, homography_sequence,
 from lightglue_ros_tools.reference import kornia_lightglue, kornia_match
 from lightglue_ros_tools.weights import resolve_weights
 
-from .conftest import make_parts
+from .conftest import RecordingSession, make_parts
 
 FULL_DEPTH = 9
 
@@ -44,6 +46,22 @@ def test_adaptive_stops_early_and_agrees_with_full_depth(disk_model_dir, consecu
         truth = homographies[k] @ np.linalg.inv(homographies[k - 1])
         points = features[k - 1].keypoints[adaptive[:, 0]], features[k].keypoints[adaptive[:, 1]]
         assert homography_inliers(*points, truth, 3) >= 0.99
+
+
+def test_each_frame_is_encoded_once_and_its_pairs_match_as_if_fresh(disk_model_dir, consecutive):
+    """The encoder part (layer 0's self-attention included) runs once per frame of a stream, not once per pair
+    side, and a frame's kept encoding serves it in its next pair in the other role: the matches are exactly
+    those of the same frames' features seen for the first time."""
+    features, _ = consecutive
+    matcher = make_parts(disk_model_dir).matcher
+    encoder = RecordingSession(matcher.parts.encoder)
+    matcher.parts = dataclasses.replace(matcher.parts, encoder=encoder)
+    stream = [matcher(features[k - 1], features[k]).matches for k in range(1, len(features))]
+    assert encoder.calls == len(features)
+    for k, matches in enumerate(stream, 1):
+        fresh = matcher(copy.copy(features[k - 1]), copy.copy(features[k])).matches  # new objects: encoded anew
+        assert len(matches) > 700 and np.array_equal(matches, fresh)
+    assert encoder.calls == len(features) + 2 * len(stream)
 
 
 def test_adaptive_decisions_follow_kornia(disk_model_dir, consecutive, motorcycle):

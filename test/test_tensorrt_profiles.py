@@ -81,13 +81,20 @@ def test_profiles_cover_every_shape_of_a_real_run(models, extractor, motorcycle,
 
 def test_tensorrt_provider_gets_the_keypoint_profile(disk_model_dir):
     manifest, _ = make_sessions(settings_for(disk_model_dir), print)
-    layer = disk_model_dir / manifest.adaptive.layers[0]
-    profile_of = lambda inputs: profile_for("layer0", inputs, manifest, (1, 512, 1024))  # noqa: E731
+    layer = disk_model_dir / manifest.adaptive.layers[1]
+    profile_of = lambda inputs: profile_for("layer1", inputs, manifest, (1, 512, 1024))  # noqa: E731
     options = _provider_options("TensorrtExecutionProvider", layer, None, True, profile_of, 0, "")
     assert options["trt_fp16_enable"] == "True"
     assert options["trt_profile_min_shapes"] == "desc0:1x1x256,desc1:1x1x256,enc0:2x1x1x1x64,enc1:2x1x1x1x64"
     assert options["trt_profile_opt_shapes"] == "desc0:1x512x256,desc1:1x512x256,enc0:2x1x1x512x64,enc1:2x1x1x512x64"
     assert options["trt_profile_max_shapes"].startswith("desc0:1x1024x256,desc1:1x1024x256,enc0:2x1x1x1024x64")
+    first = profile_for(
+        "layer0", declared_inputs(disk_model_dir / manifest.adaptive.layers[0]), manifest, (1, 512, 1024)
+    )
+    assert first == {  # layer 0's self-attention runs in the encoder: its part takes no rotary tables
+        "desc0": ((1, 1, 256), (1, 512, 256), (1, 1024, 256)),
+        "desc1": ((1, 1, 256), (1, 512, 256), (1, 1024, 256)),
+    }
     extractor = _provider_options("TensorrtExecutionProvider", disk_model_dir / "disk.onnx", None, False, None, 0, "")
     assert "trt_profile_min_shapes" not in extractor  # no profile given: the provider's own behaviour
     image_profile = profile_for("extractor", declared_inputs(disk_model_dir / "disk.onnx"), manifest, (1, 512, 1024))

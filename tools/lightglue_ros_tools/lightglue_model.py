@@ -73,6 +73,9 @@ class SelfBlock(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
+        # A constant, not q.shape[-1] ** -0.5: traced from a shape it is computed at run time, and ONNX Runtime
+        # cannot fold it into the matrix product (it scaled the 1M-entry score matrix on its own instead).
+        self.scale = (dim // heads) ** -0.5
         self.Wqkv = nn.Linear(dim, 3 * dim)
         self.out_proj = nn.Linear(dim, dim)
         self.ffn = _ffn(dim)
@@ -82,8 +85,7 @@ class SelfBlock(nn.Module):
         q = _apply_rotary(encoding, qkv[..., 0])
         k = _apply_rotary(encoding, qkv[..., 1])
         v = qkv[..., 2]
-        scale = q.shape[-1] ** -0.5
-        attention = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale, -1)
+        attention = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * self.scale, -1)
         context = torch.matmul(attention, v).transpose(1, 2).flatten(-2)
         return x + self.ffn(torch.cat([x, self.out_proj(context)], -1))
 
@@ -92,6 +94,7 @@ class CrossBlock(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
+        self.scale = (dim // heads) ** -0.25  # a constant, as SelfBlock's
         self.to_qk = nn.Linear(dim, dim)
         self.to_v = nn.Linear(dim, dim)
         self.to_out = nn.Linear(dim, dim)
@@ -103,8 +106,7 @@ class CrossBlock(nn.Module):
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         qk0, qk1 = self._split(self.to_qk(x0)), self._split(self.to_qk(x1))
         v0, v1 = self._split(self.to_v(x0)), self._split(self.to_v(x1))
-        scale = qk0.shape[-1] ** -0.25
-        sim = torch.matmul(qk0 * scale, (qk1 * scale).transpose(-1, -2))
+        sim = torch.matmul(qk0 * self.scale, (qk1 * self.scale).transpose(-1, -2))
         m0 = torch.matmul(torch.softmax(sim, -1), v1)
         m1 = torch.matmul(torch.softmax(sim.transpose(-1, -2), -1), v0)
         m0 = self.to_out(m0.transpose(1, 2).flatten(-2))
@@ -193,7 +195,11 @@ class LightGlue(nn.Module):
 
 
 class EncoderPart(nn.Module):
-    """One image's features -> projected descriptors and rotary table (runs per image)."""
+    """One image's features -> its descriptors after layer 0's self-attention, and its rotary table.
+
+    Everything here depends on that image alone, so the runtime computes it once per frame and keeps it for
+    the frame's next pair (consecutive frames: each is matched twice). Layer 0's part is its cross-attention.
+    """
 
     def __init__(self, lightglue: LightGlue) -> None:
         super().__init__()
@@ -202,7 +208,8 @@ class EncoderPart(nn.Module):
     def forward(
         self, keypoints: torch.Tensor, descriptors: torch.Tensor, image_size: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.lightglue.encode(keypoints, descriptors, image_size)
+        desc, encoding = self.lightglue.encode(keypoints, descriptors, image_size)
+        return self.lightglue.transformers[0].self_attn(desc, encoding), encoding
 
 
 class LayerPart(nn.Module):
@@ -214,6 +221,7 @@ class LayerPart(nn.Module):
     def __init__(self, lightglue: LightGlue, index: int) -> None:
         super().__init__()
         self.layer = lightglue.transformers[index]
+        self.first = index == 0  # its self-attention runs in the EncoderPart, per frame
         self.last = index == lightglue.shape.layers - 1
         if not self.last:
             self.confidence = lightglue.token_confidence[index]
@@ -222,7 +230,10 @@ class LayerPart(nn.Module):
     def forward(
         self, desc0: torch.Tensor, desc1: torch.Tensor, enc0: torch.Tensor, enc1: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        desc0, desc1 = self.layer(desc0, desc1, enc0, enc1)
+        if self.first:
+            desc0, desc1 = self.layer.cross_attn(desc0, desc1)
+        else:
+            desc0, desc1 = self.layer(desc0, desc1, enc0, enc1)
         if self.last:
             return desc0, desc1
         return (

@@ -65,6 +65,10 @@ class XFeatNet(nn.Module):
         self.block_fusion = nn.Sequential(_Basic(64, 64), _Basic(64, 64), nn.Conv2d(64, 64, 1))
         self.heatmap_head = nn.Sequential(_Basic(64, 64, kernel=1), _Basic(64, 64, kernel=1), nn.Conv2d(64, 1, 1))
         self.keypoint_head = nn.Sequential(*(_Basic(64, 64, kernel=1) for _ in range(3)), nn.Conv2d(64, 65, 1))
+        # pixel_unshuffle by 8 as a convolution with one-hot kernels (channel i * 8 + j takes pixel (i, j) of each
+        # cell): the same values, where the traced reshape-transpose-reshape cost ONNX Runtime a slow 6-D transpose
+        unshuffle = torch.eye(_CELL * _CELL).reshape(_CELL * _CELL, 1, _CELL, _CELL)
+        self.register_buffer("unshuffle", unshuffle, persistent=False)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.norm(image.mean(dim=1, keepdim=True))
@@ -75,7 +79,7 @@ class XFeatNet(nn.Module):
         fused = x3 + F.interpolate(x4, size, mode="bilinear") + F.interpolate(x5, size, mode="bilinear")
         features = self.block_fusion(fused)
         reliability = torch.sigmoid(self.heatmap_head(features))
-        logits = self.keypoint_head(F.pixel_unshuffle(x, _CELL))
+        logits = self.keypoint_head(F.conv2d(x, self.unshuffle, stride=_CELL))
         return F.normalize(features, dim=1), logits, reliability
 
 
