@@ -99,6 +99,11 @@ class LightGlueMatcher:
         self.depth_confidence = depth_confidence
         self.width_confidence = width_confidence
 
+    def forget_frames(self) -> None:
+        """Drop the kept encoder outputs: a new sequence starts, or the memory arena is about to shrink (an
+        output held here keeps its arena chunk in use)."""
+        self._encoded.clear()
+
     def __call__(self, features0: Features, features1: Features) -> Matches:
         self._depth = self._pruned = 0  # published when the call is done: /diagnostics reads them meanwhile
         matches = self._match(features0, features1)

@@ -139,11 +139,13 @@ class MatchingPipeline:
 
     def release_memory(self) -> None:
         """Before the pipeline is dropped (a managed node's cleanup): the shared CPU arena gives back what it holds."""
+        self.reset()
         self._matcher.session.release_arena()
 
     def reset(self) -> None:
         """Start a new sequence: no frame before this is paired, tracked or kept (also after a time jump)."""
         self._cache.clear()
+        self._matcher.forget_frames()
         self._tracker.reset()
         self._normalized_tracks.reset()
         self._stereo.reset()

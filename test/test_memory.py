@@ -25,6 +25,8 @@ class ResidentAfterRun:
         out = self.session.run_on_device(inputs)
         resident.append(resident_mib())
         return out
+    def input_types(self):
+        return self.session.input_types()
 
 parts = build_parts(Settings.from_values(model_dir=sys.argv[1], extractor="disk", resize_long_side=0))
 left, right, _ = data.stereo_motorcycle()
