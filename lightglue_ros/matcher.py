@@ -81,8 +81,7 @@ class LightGlueMatcher:
         # (-1: always, as on a CPU; on a GPU small sets cost less to keep than to re-shape).
         self.prune_above = prune_above_for(full.backend)
         self.last_depth = self.last_pruned = self._depth = self._pruned = 0
-        # the last frames' encoder outputs, each with its Features (held, so the identity cannot be reused):
-        # stereo_temporal matches among four frames
+        # the last frames' encoder outputs, each with its Features (held, so the identity cannot be reused)
         self._encoded: deque[tuple[Features, dict[str, Tensor]]] = deque(maxlen=ENCODED_FRAMES)
         self.configure(depth_confidence, width_confidence)
 
