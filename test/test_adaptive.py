@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from lightglue_ros.errors import ConfigError, ModelError
 from lightglue_ros.features import Features
@@ -84,6 +85,25 @@ def test_adaptive_decisions_follow_kornia(disk_model_dir, consecutive, motorcycl
     parts.matcher.configure(-1.0, 0.9)
     parts.matcher(*stereo)
     assert parts.matcher.last_pruned > 0  # width only on the wide-baseline pair: unmatchable points dropped
+
+
+@pytest.mark.parametrize("counts", [(1024, 1024), (601, 515)])
+def test_a_head_picks_the_best_candidates_of_kornias_log_assignment(disk_model_dir, counts):
+    """The exported head reduces along rows of the score matrix and of its transpose (along columns ONNX Runtime
+    was 4x slower at 1024 points): kornia's best candidates and log scores, at a power-of-two point count and at
+    odd, unequal ones."""
+    layer = 4
+    head = make_parts(disk_model_dir).matcher.parts.heads[layer]
+    rng = np.random.default_rng(7)
+    desc0, desc1 = (rng.standard_normal((1, count, 256)).astype(np.float32) for count in counts)
+    ours = head.run({"desc0": desc0, "desc1": desc1})
+    reference = kornia_lightglue(resolve_weights("disk", None, None)[1], "disk")
+    with torch.no_grad():
+        scores, _ = reference.log_assignment[layer](torch.from_numpy(desc0), torch.from_numpy(desc1))
+    scores = scores[0, :-1, :-1].numpy()  # without the dustbins
+    assert np.array_equal(ours["best_index0"][0], scores.argmax(1))
+    np.testing.assert_allclose(ours["best_log_score0"][0], scores.max(1), rtol=1e-5, atol=1e-4)
+    assert np.array_equal(ours["best_index1"][0], scores.argmax(0))
 
 
 def test_adaptive_needs_its_parts(disk_model_dir, tmp_path):

@@ -107,6 +107,39 @@ def _heatmap(logits: torch.Tensor) -> torch.Tensor:
     return cells.reshape(h, w, _CELL, _CELL).permute(0, 2, 1, 3).reshape(h * _CELL, w * _CELL)
 
 
+_CUBIC_A = -0.75  # the cubic convolution kernel of PyTorch's (and OpenCV's) bicubic interpolation
+
+
+def _cubic_weights(t: torch.Tensor) -> torch.Tensor:
+    """(K,) fractional positions -> (K, 4) weights of the taps at -1, 0, +1, +2."""
+    a = _CUBIC_A
+    near = torch.stack([t, 1 - t], -1)  # distances to the two inner taps
+    far = near + 1  # and to the two outer ones
+    inner = ((a + 2) * near - (a + 3)) * near * near + 1
+    outer = ((a * far - 5 * a) * far + 8 * a) * far - 4 * a
+    return torch.stack([outer[:, 0], inner[:, 0], inner[:, 1], outer[:, 1]], -1)
+
+
+def _bicubic_read(dense: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(1, C, h, w) map read bicubically at (K, 2) points in its pixels (centres at integers) -> (K, C).
+
+    What ``grid_sample(mode="bicubic", align_corners=False)`` computes, zero outside the map, as one gather of
+    each point's 4 x 4 taps and a weighted sum: ONNX Runtime's GridSample took a quarter of detection (1 ms).
+    """
+    channels, height, width = dense.shape[1], dense.shape[2], dense.shape[3]
+    start = torch.floor(points) - 1
+    taps = start[:, None, :] + torch.arange(4, dtype=points.dtype)[None, :, None]  # (K, 4, xy)
+    weights = _cubic_weights(points[:, 0] - start[:, 0] - 1), _cubic_weights(points[:, 1] - start[:, 1] - 1)
+    limits = torch.stack([torch._shape_as_tensor(dense)[3], torch._shape_as_tensor(dense)[2]]).to(points.dtype)
+    inside = (taps >= 0) & (taps <= limits - 1)
+    wx, wy = (w * inside[:, :, i] for i, w in enumerate(weights))
+    taps = torch.minimum(torch.clamp(taps, min=0), limits - 1).to(torch.int64)
+    index = taps[:, :, None, 1] * width + taps[:, None, :, 0]  # (K, 4 rows, 4 columns)
+    values = dense.reshape(channels, height * width).transpose(0, 1)[index.reshape(-1)]  # (K * 16, C)
+    tap_weights = (wy[:, :, None] * wx[:, None, :]).reshape(-1, 1, 16)
+    return torch.matmul(tap_weights, values.reshape(-1, 16, channels))[:, 0]
+
+
 class XFeatExtractor(nn.Module):
     """Image (1, 3, H, W) in [0, 1], sides multiples of 32, + content size + detection threshold -> features."""
 
@@ -145,9 +178,7 @@ class XFeatExtractor(nn.Module):
         candidates = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
         _, keypoints, kept_scores, num_valid = select_top_keypoints(candidates, self.max_keypoints)
         grid = _coarse_coordinates(keypoints, full.flip(0), coarse.flip(0), self.sampling)
-        grid = (grid + 0.5) / coarse.flip(0) * 2 - 1  # grid_sample's align_corners=False unit square
-        sampled = F.grid_sample(dense, grid[None, None], mode="bicubic", align_corners=False)
-        descriptors = F.normalize(sampled[0, :, 0].transpose(0, 1), dim=1)
+        descriptors = F.normalize(_bicubic_read(dense, grid), dim=1)
         return keypoints[None], kept_scores[None], descriptors[None], num_valid
 
     def forward(
