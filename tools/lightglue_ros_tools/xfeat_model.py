@@ -127,13 +127,13 @@ def _bicubic_read(dense: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     each point's 4 x 4 taps and a weighted sum: ONNX Runtime's GridSample took a quarter of detection (1 ms).
     """
     channels, height, width = dense.shape[1], dense.shape[2], dense.shape[3]
-    start = torch.floor(points) - 1
-    taps = start[:, None, :] + torch.arange(4, dtype=points.dtype)[None, :, None]  # (K, 4, xy)
-    weights = _cubic_weights(points[:, 0] - start[:, 0] - 1), _cubic_weights(points[:, 1] - start[:, 1] - 1)
-    limits = torch.stack([torch._shape_as_tensor(dense)[3], torch._shape_as_tensor(dense)[2]]).to(points.dtype)
-    inside = (taps >= 0) & (taps <= limits - 1)
-    wx, wy = (w * inside[:, :, i] for i, w in enumerate(weights))
-    taps = torch.minimum(torch.clamp(taps, min=0), limits - 1).to(torch.int64)
+    base = torch.floor(points)
+    taps = base[:, None, :] + torch.arange(-1, 3, dtype=points.dtype)[None, :, None]  # (K, 4, xy)
+    last = torch._shape_as_tensor(dense)[2:].flip(0).to(points.dtype) - 1  # the map's last column and row
+    inside = (taps >= 0) & (taps <= last)
+    fraction = points - base
+    wx, wy = (_cubic_weights(fraction[:, i]) * inside[:, :, i] for i in (0, 1))
+    taps = torch.minimum(torch.clamp(taps, min=0), last).to(torch.int64)
     index = taps[:, :, None, 1] * width + taps[:, None, :, 0]  # (K, 4 rows, 4 columns)
     values = dense.reshape(channels, height * width).transpose(0, 1)[index.reshape(-1)]  # (K * 16, C)
     tap_weights = (wy[:, :, None] * wx[:, None, :]).reshape(-1, 1, 16)
