@@ -21,6 +21,8 @@ candidate's score.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,25 +87,46 @@ class XFeatNet(nn.Module):
     def _block1(self, x: torch.Tensor) -> torch.Tensor:
         """``block1`` with its first two layers computed at half resolution on the 2 x 2 phases of the first one's
         output (channel (2 p + q) * 4 + c holds channel c at pixels (2 r + p, 2 s + q)): the same sums, where the
-        4-channel full-resolution map cost ONNX Runtime 2 ms to compute and 2 ms to leave its blocked layout."""
+        4-channel full-resolution map cost ONNX Runtime 2 ms to compute and 2 ms to leave its blocked layout.
+        The phase kernels are gathers of the released ones: constant subgraphs ONNX Runtime folds when it loads."""
         weight1, bias1 = _folded(self.block1[0].layer)
         weight2, bias2 = _folded(self.block1[1].layer)
         out1, out2 = weight1.shape[0], weight2.shape[0]
-        phases1 = weight1.new_zeros(2, 2, out1, 1, 4, 4)  # a 4 x 4 stride-2 window holds each phase's 3 x 3
-        # taps at phase rows r - 1 and r; r + 1 stays zero: a 2 x 2 kernel needs padding at the top and left only,
-        # which ONNX Runtime ran as a Pad of its own, slower than the zero taps
-        phases2 = weight2.new_zeros(out2, 2, 2, out1, 3, 3)
-        for p in (0, 1):
-            for q in (0, 1):
-                phases1[p, q, :, :, p : p + 3, q : q + 3] = weight1
-                for t in (0, 1):
-                    for u in (0, 1):
-                        a, b = 2 * t + p - 1, 2 * u + q - 1  # the full-resolution tap this phase tap reads
-                        if a >= 0 and b >= 0:
-                            phases2[:, p, q, :, t, u] = weight2[:, :, a, b]
+        phases1 = _with_zero_tap(weight1)[:, :, _FIRST_LAYER_TAPS].permute(2, 3, 0, 1, 4, 5)
+        phases2 = _with_zero_tap(weight2)[:, :, _SECOND_LAYER_TAPS].permute(0, 2, 3, 1, 4, 5)
         y = F.relu(F.conv2d(x, phases1.reshape(4 * out1, 1, 4, 4), bias1.repeat(4), stride=2, padding=1))
         z = F.relu(F.conv2d(y, phases2.reshape(out2, 4 * out1, 3, 3), bias2, padding=1))
         return self.block1[3](self.block1[2](z))
+
+
+def _phase_taps() -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of a 3 x 3 kernel's nine taps (9: zero) each tap of the phase-form kernels is, per phase (p, q).
+
+    First layer: phase (p, q) of its output is a 4 x 4 stride-2 window (padding 1) whose rows p..p + 2 and columns
+    q..q + 2 hold the 3 x 3 kernel. Second layer (stride 2, padding 1): its full-resolution row 2 r + a - 1 is
+    phase row r - 1 of phase 1 (a = 0), or row r of phase 0 (a = 1) or of phase 1 (a = 2); so a 3 x 3 kernel
+    over the phases uses taps at rows r - 1 and r, and the one at r + 1 stays zero (a 2 x 2 kernel needs padding
+    at the top and left only, which ONNX Runtime ran as a Pad of its own, slower than the zero taps).
+    """
+    first = torch.full((2, 2, 4, 4), _ZERO_TAP)
+    second = torch.full((2, 2, 3, 3), _ZERO_TAP)
+    for p, q in itertools.product((0, 1), (0, 1)):
+        for a, b in itertools.product(range(3), range(3)):
+            first[p, q, p + a, q + b] = 3 * a + b
+        for t, u in itertools.product((0, 1), (0, 1)):
+            a, b = 2 * t + p - 1, 2 * u + q - 1  # the full-resolution tap this phase tap reads
+            if a >= 0 and b >= 0:
+                second[p, q, t, u] = 3 * a + b
+    return first, second
+
+
+_ZERO_TAP = 9
+_FIRST_LAYER_TAPS, _SECOND_LAYER_TAPS = _phase_taps()
+
+
+def _with_zero_tap(weight: torch.Tensor) -> torch.Tensor:
+    """(out, in, 3, 3) kernel -> (out, in, 10): its nine taps and a zero."""
+    return torch.cat([weight.flatten(2), weight.new_zeros(weight.shape[0], weight.shape[1], 1)], 2)
 
 
 def _folded(layer: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
